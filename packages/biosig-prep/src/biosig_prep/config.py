@@ -1,0 +1,241 @@
+"""Every preprocessing default in one pydantic model, loadable from YAML or JSON.
+
+``PrepConfig().model_dump(mode="json")`` is what a store keeps in its root attributes, so a store
+always says how it was made. Each CLI flag maps onto one field (``--notch 60`` ->
+``ecg.notch = 60``, ``--rates 200,500`` -> ``rates = [200, 500]``).
+
+Cut-offs are validated against the sampling rate where the rate is known: the band-pass of a
+modality must sit below the Nyquist frequency of the source *and* of every output rate, or the
+record is skipped with the reason (see :mod:`biosig_prep.processing`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["FilterConfig", "QCConfig", "DreamerConfig", "PrepConfig", "CANONICAL_LEADS"]
+
+CANONICAL_LEADS: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)
+
+NotchSetting = Literal["auto", "off", 50, 60]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class FilterConfig(_Model):
+    """Zero-phase Butterworth band-pass (SOS, ``sosfiltfilt``) followed by an IIR notch.
+
+    l_freq / h_freq : band edges in Hz; ``None`` drops that edge (``l_freq=None`` is a low-pass,
+        ``h_freq=None`` a high-pass, both ``None`` no band-pass at all).
+    order : Butterworth order per edge (scipy's ``butter(order, [l, h], "bandpass")``).
+    notch : ``"auto"`` (50 or 60 Hz from the record's source, see :mod:`biosig_prep.sources`),
+        ``"off"``, ``50`` or ``60``.
+    notch_quality : quality factor Q of ``scipy.signal.iirnotch`` (bandwidth = freq / Q).
+    """
+
+    l_freq: float | None = Field(0.5, gt=0)
+    h_freq: float | None = Field(40.0, gt=0)
+    order: int = Field(4, ge=1, le=12)
+    notch: NotchSetting = "auto"
+    notch_quality: float = Field(30.0, gt=0)
+
+    @field_validator("notch", mode="before")
+    @classmethod
+    def _parse_notch(cls, value: Any) -> Any:
+        if value is None or value is False:
+            return "off"
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("auto", "off", "none"):
+                return "off" if text == "none" else text
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"notch must be 'auto', 'off', 50 or 60, got {value!r}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if float(value) in (50.0, 60.0):
+                return int(value)
+            raise ValueError(f"notch must be 'auto', 'off', 50 or 60, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_band(self) -> FilterConfig:
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ValueError(f"l_freq ({self.l_freq}) must be less than h_freq ({self.h_freq})")
+        return self
+
+
+class QCConfig(_Model):
+    """Per-record quality checks (see :mod:`biosig_prep.qc`).
+
+    flat_std : a lead whose standard deviation (physical units) is below this is flat.
+    flat_leads : ``"mask"``: a flat lead is zero-filled and masked like a missing lead, the
+        record fails only if every lead is flat; ``"skip"``: any flat lead fails the record.
+    max_abs_mv / max_abs_uv : largest plausible absolute value after the band-pass (ECG mV / EEG µV).
+    min_peak_mv / min_peak_uv : the largest absolute value over all leads after the band-pass must
+        reach this; below it the units are wrong (e.g. the 2000000/mV PTB gain: values 1000x too
+        small).
+    saturation_fraction : a lead with more than this fraction of its samples at its own minimum or
+        maximum value is clipped at the rails.
+    """
+
+    flat_std: float = Field(1e-6, ge=0)
+    flat_leads: Literal["mask", "skip"] = "mask"
+    max_abs_mv: float = Field(20.0, gt=0)
+    max_abs_uv: float = Field(5000.0, gt=0)
+    min_peak_mv: float = Field(0.02, ge=0)
+    min_peak_uv: float = Field(0.5, ge=0)
+    saturation_fraction: float = Field(0.2, gt=0, le=1)
+
+
+class DreamerConfig(_Model):
+    """How DREAMER trials become paired ``eeg@rate`` / ``ecg@rate`` windows.
+
+    rate : output rate of both streams (EEG 128 Hz and ECG 256 Hz are resampled to it).
+    window_seconds / step_seconds : window length and hop (``None`` = no overlap); the window
+        must equal ``n_patches * patch_size`` samples at ``rate``.
+    include_baseline : also cut the pre-clip baseline segment into windows; they come first, with
+        negative ``start`` (samples before clip onset) and label ``baseline = 1``.
+    ecg_scale : factor from the file's ECG values to mV. DREAMER ships the ECG as the recorder gave
+        it (raw ADC-like counts); 1.0 keeps those values as they are. For a Shimmer ECG unit
+        (12-bit ADC, 3 V reference, amplifier gain 175) the factor would be 3000/4095/175 = 0.00419.
+        Because this scale is an assumption, the amplitude bounds of QC are not applied to
+        DREAMER's ECG (non-finite, flat and saturated leads still are).
+    eeg / ecg : band-pass and notch of each modality, at its original rate (EEG: 128 Hz, so the
+        upper edge must stay below 64 Hz).
+    """
+
+    rate: int = Field(200, gt=0)
+    window_seconds: float = Field(10.0, gt=0)
+    step_seconds: float | None = Field(None, gt=0)
+    include_baseline: bool = False
+    ecg_scale: float = Field(1.0, gt=0)
+    eeg: FilterConfig = Field(
+        default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=45.0, order=4, notch="auto"))
+    ecg: FilterConfig = Field(
+        default_factory=lambda: FilterConfig(l_freq=0.5, h_freq=40.0, order=4, notch="auto"))
+
+
+class PrepConfig(_Model):
+    """All preprocessing settings of one ``biosig-prep convert`` run.
+
+    rates : output rates (Hz) of the ECG/EEG streams, one stream per modality and rate.
+    n_patches, patch_size : a window is ``n_patches * patch_size`` samples at each output rate.
+    window_step : hop between windows in samples of each output rate (``None`` = no overlap).
+    pad : ``"none"``: a record shorter than one window gives no window at that rate;
+        ``"zero"``: it gives one window, zero-padded at the end.
+    leads : canonical ECG lead order; leads a record lacks are zero-filled and masked.
+    """
+
+    rates: list[int] = Field(default_factory=lambda: [100, 200, 500, 1000])
+    n_patches: int = Field(10, ge=1)
+    patch_size: int = Field(200, ge=1)
+    window_step: int | None = Field(None, ge=1)
+    pad: Literal["none", "zero"] = "none"
+    ecg: FilterConfig = Field(
+        default_factory=lambda: FilterConfig(l_freq=0.5, h_freq=40.0, order=4, notch="auto"))
+    eeg: FilterConfig = Field(
+        default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=75.0, order=4, notch="auto"))
+    qc: QCConfig = Field(default_factory=QCConfig)
+    dreamer: DreamerConfig = Field(default_factory=DreamerConfig)
+    leads: list[str] = Field(default_factory=lambda: list(CANONICAL_LEADS))
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _parse_rates(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "100,200,500" from a CLI flag or an env var
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return [int(p) for p in parts]
+            except ValueError:
+                raise ValueError(
+                    f"rates must be comma-separated integers in Hz, got {value!r}") from None
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _check_rates(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("rates must name at least one output rate")
+        bad = [r for r in value if r <= 0]
+        if bad:
+            raise ValueError(f"rates must be positive, got {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"rates must not repeat, got {value}")
+        return sorted(value)
+
+    @field_validator("leads")
+    @classmethod
+    def _check_leads(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("leads must name at least one lead")
+        folded = [v.lower() for v in value]
+        if len(set(folded)) != len(folded):
+            raise ValueError(f"leads must not repeat (case-insensitively), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_dreamer_window(self) -> PrepConfig:
+        d = self.dreamer
+        window = self.n_patches * self.patch_size
+        samples = d.window_seconds * d.rate
+        if abs(samples - round(samples)) > 1e-9 or round(samples) != window:
+            raise ValueError(
+                f"dreamer.window_seconds ({d.window_seconds}) x dreamer.rate ({d.rate}) = "
+                f"{samples:g} samples must equal n_patches x patch_size = {window}")
+        if d.step_seconds is not None:
+            step = d.step_seconds * d.rate
+            if abs(step - round(step)) > 1e-9:
+                raise ValueError(
+                    f"dreamer.step_seconds ({d.step_seconds}) x dreamer.rate ({d.rate}) = "
+                    f"{step:g} must be a whole number of samples")
+        return self
+
+    @property
+    def window_samples(self) -> int:
+        """Samples per window at every output rate (``n_patches * patch_size``)."""
+        return self.n_patches * self.patch_size
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PrepConfig:
+        """Load a config from YAML (``.yaml``/``.yml``) or JSON (``.json``; other suffixes: tried
+        as YAML, which also reads JSON). Missing fields take their defaults."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {path} does not exist") from None
+        try:
+            if path.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear message
+            raise ValueError(f"config file {path} could not be parsed: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"config file {path} must hold a mapping of settings, got {type(data).__name__}")
+        return cls.model_validate(data)
+
+    def to_file(self, path: str | Path) -> None:
+        """Write this config as YAML or JSON (by suffix)."""
+        path = Path(path)
+        data = self.model_dump(mode="json")
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        else:
+            import yaml
+
+            path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

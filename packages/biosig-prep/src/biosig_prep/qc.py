@@ -1,0 +1,103 @@
+"""Per-record quality checks. Each returns ``"ok"`` or a short reason starting with ``"qc: "``.
+
+Two stages, because they need different signals:
+
+* :func:`check_raw` on the signals as read (physical units, before any filter): non-finite
+  values, flat leads, leads clipped at the rails (saturation). Real Challenge records carry
+  leads that are all zeros (Chapman-Ningbo: V2, V4, V6 of some records); with
+  ``QCConfig.flat_leads = "mask"`` (the default) such a lead is treated like a missing one
+  (zero-filled, False in ``channel_mask``, named in the record's metadata) and the record fails
+  only when every lead is flat; ``"skip"`` fails the record ("qc: flat lead V2").
+* :func:`check_amplitude` on the band-passed signals (baseline offsets removed): the largest
+  absolute value must be plausible for the modality, neither above ``max_abs_mv`` /
+  ``max_abs_uv`` nor below ``min_peak_mv`` / ``min_peak_uv`` (the PTB records with gain
+  2000000/mV hold values 1000x too small).
+
+A record that fails is recorded with its reason and gives no windows; it is never silently
+dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from biosig_prep.config import QCConfig
+
+__all__ = ["OK", "check_finite", "flat_leads", "check_saturation", "check_raw",
+           "check_amplitude"]
+
+OK = "ok"
+
+_UNITS = {"ecg": "mV", "eeg": "µV"}
+
+
+def check_finite(signals: np.ndarray, channels: Sequence[str]) -> str:
+    """``"ok"`` unless a lead holds NaN or inf (``signals``: (n_channels, n_times))."""
+    if signals.shape[-1] == 0:
+        return "qc: no samples"
+    finite = np.isfinite(signals)
+    if finite.all():
+        return OK
+    bad = int(np.flatnonzero(~finite.all(axis=-1))[0])
+    n_bad = int((~finite[bad]).sum())
+    return f"qc: non-finite values in lead {channels[bad]} ({n_bad} samples)"
+
+
+def flat_leads(signals: np.ndarray, cfg: QCConfig) -> np.ndarray:
+    """Bool (n_channels,): True where a lead's standard deviation is below ``cfg.flat_std``."""
+    return signals.std(axis=-1) < cfg.flat_std if signals.shape[-1] else \
+        np.ones(signals.shape[0], dtype=bool)
+
+
+def check_saturation(signals: np.ndarray, channels: Sequence[str], cfg: QCConfig) -> str:
+    """``"ok"`` unless more than ``cfg.saturation_fraction`` of a lead's samples sit at its own
+    minimum or maximum value (clipped at the rails)."""
+    if signals.shape[-1] == 0:
+        return "qc: no samples"
+    lo = signals.min(axis=-1, keepdims=True)
+    hi = signals.max(axis=-1, keepdims=True)
+    at_rails = np.count_nonzero(signals == lo, axis=-1) + np.count_nonzero(signals == hi, axis=-1)
+    fraction = at_rails / signals.shape[-1]
+    saturated = np.flatnonzero(fraction > cfg.saturation_fraction)
+    if saturated.size:
+        i = int(saturated[0])
+        return (f"qc: saturated lead {channels[i]} ({fraction[i]:.0%} of samples at its "
+                "min/max)")
+    return OK
+
+
+def check_raw(signals: np.ndarray, channels: Sequence[str], cfg: QCConfig) -> str:
+    """Non-finite values, flat leads and saturation, in that order, every lead counting.
+
+    signals : ndarray, shape (n_channels, n_times), physical units, as read. (The processing
+    applies ``cfg.flat_leads``: with ``"mask"`` a flat lead is masked instead of failing.)
+    """
+    status = check_finite(signals, channels)
+    if status != OK:
+        return status
+    flat = np.flatnonzero(flat_leads(signals, cfg))
+    if flat.size:
+        return f"qc: flat lead {channels[int(flat[0])]}"
+    return check_saturation(signals, channels, cfg)
+
+
+def check_amplitude(filtered: np.ndarray, modality: str, cfg: QCConfig) -> str:
+    """Largest absolute value of the band-passed ``filtered`` (shape (n_channels, n_times)).
+
+    ECG in mV against ``[min_peak_mv, max_abs_mv]``, EEG in µV against
+    ``[min_peak_uv, max_abs_uv]``.
+    """
+    if modality == "ecg":
+        low, high = cfg.min_peak_mv, cfg.max_abs_mv
+    elif modality == "eeg":
+        low, high = cfg.min_peak_uv, cfg.max_abs_uv
+    else:
+        raise ValueError(f"modality must be 'ecg' or 'eeg', got {modality!r}")
+    if filtered.size == 0:
+        return "qc: no samples"
+    peak = float(np.abs(filtered).max())
+    if peak > high or peak < low:
+        return f"qc: implausible amplitude (max {peak:.2g} {_UNITS[modality]})"
+    return OK

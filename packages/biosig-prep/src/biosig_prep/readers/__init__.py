@@ -1,0 +1,44 @@
+"""Readers: source files in, :class:`~biosig_prep.recording.Recording` objects out.
+
+:func:`discover` finds the records under some paths; :func:`read_source` reads one of them.
+Every problem with a file is a :class:`ReadError` whose message names the file and the problem.
+"""
+
+from __future__ import annotations
+
+from biosig_prep.readers.discover import FORMATS, SourceFile, discover
+from biosig_prep.readers.dreamer import DreamerData, DreamerTrial, read_dreamer
+from biosig_prep.readers.edf_reader import read_edf
+from biosig_prep.readers.errors import ReadError
+from biosig_prep.readers.wfdb_reader import read_wfdb
+from biosig_prep.recording import Recording
+
+__all__ = ["FORMATS", "SourceFile", "discover", "read_source", "ReadError", "read_wfdb",
+           "read_edf", "read_dreamer", "DreamerData", "DreamerTrial"]
+
+
+def read_source(src: SourceFile) -> list[Recording]:
+    """Read one discovered source file.
+
+    wfdb: one ECG recording. edf: the EEG and/or the ECG recording (ids ``<id>/eeg``,
+    ``<id>/ecg``). dreamer: the EEG and ECG recording of every trial, stimuli only (for paired,
+    labelled windows use :func:`read_dreamer` and
+    :func:`biosig_prep.processing.process_dreamer_trial`).
+
+    Raises :class:`ReadError` for a file that cannot be read, whatever went wrong inside.
+    """
+    try:
+        if src.format == "wfdb":
+            return [read_wfdb(src.path, src.record_id)]
+        if src.format == "edf":
+            return read_edf(src.path, src.record_id)
+        if src.format == "dreamer":
+            recs: list[Recording] = []
+            for trial in read_dreamer(src.path).trials():
+                recs += [trial.eeg, trial.ecg]
+            return recs
+    except ReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+        raise ReadError(src.path, f"{type(exc).__name__}: {exc}") from exc
+    raise ReadError(src.path, f"unknown format {src.format!r} (expected one of {FORMATS})")

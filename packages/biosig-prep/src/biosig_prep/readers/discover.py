@@ -1,0 +1,146 @@
+"""Find the records under the paths a user gives, and read one of them.
+
+:func:`discover` walks directories recursively and returns :class:`SourceFile` entries in a
+stable (path-sorted) order:
+
+* ``.hea`` headers -> ``wfdb`` (their ``.mat``/``.dat`` signal files are paired with them, not
+  listed on their own; a header may name a signal file with another name);
+* ``.edf``, ``.bdf``, ``.fif``, ``.vhdr`` -> ``edf``;
+* a ``.mat`` that no header in its folder uses and that holds a ``DREAMER`` variable
+  (checked with ``scipy.io.whosmat``, which reads only the variable headers) -> ``dreamer``.
+
+Anything else is ignored. The record id of a file found under a directory is its path relative
+to that directory, without suffix (``georgia/g1/E00001``); a file given directly uses its stem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from biosig_prep.readers.dreamer import is_dreamer_mat
+from biosig_prep.readers.edf_reader import EDF_SUFFIXES
+
+__all__ = ["SourceFile", "FORMATS", "discover"]
+
+FORMATS = ("wfdb", "edf", "dreamer")
+Format = Literal["auto", "wfdb", "edf", "dreamer"]
+_LOOKED_FOR = ".hea, .edf, .bdf, .fif, .vhdr, DREAMER .mat"
+
+
+@dataclass(frozen=True, order=True)
+class SourceFile:
+    """One source file to read: its path, its format and its record id."""
+
+    path: str
+    format: str
+    record_id: str
+
+
+def _signal_files_named(header: Path) -> set[str]:
+    """File names the signal lines of a header refer to (empty if the header is unreadable)."""
+    names: set[str] = set()
+    try:
+        lines = [ln.strip() for ln in header.read_text(encoding="latin-1").splitlines()]
+    except OSError:
+        return names
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    for line in body[1:]:
+        names.add(line.split(None, 1)[0])
+    return names
+
+
+def _classify_dir(folder: Path, files: list[str], fmt: str) -> list[tuple[Path, str]]:
+    """(path, format) of the records among ``files`` (names in ``folder``)."""
+    found: list[tuple[Path, str]] = []
+    headers = [f for f in files if f.lower().endswith(".hea")]
+    if fmt in ("auto", "wfdb"):
+        found += [(folder / f, "wfdb") for f in headers]
+    if fmt in ("auto", "edf"):
+        found += [(folder / f, "edf") for f in files if f.lower().endswith(EDF_SUFFIXES)]
+    if fmt in ("auto", "dreamer"):
+        mats = [f for f in files if f.lower().endswith(".mat")]
+        stems = {Path(h).stem for h in headers}
+        unpaired = [m for m in mats if Path(m).stem not in stems]
+        if unpaired and headers:  # a header may name a .mat with another name
+            used: set[str] = set()
+            for h in headers:
+                used |= _signal_files_named(folder / h)
+            unpaired = [m for m in unpaired if m not in used]
+        found += [(folder / m, "dreamer") for m in unpaired if is_dreamer_mat(folder / m)]
+    return found
+
+
+def _classify_file(path: Path, fmt: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".hea" and fmt in ("auto", "wfdb"):
+        return "wfdb"
+    if suffix in EDF_SUFFIXES and fmt in ("auto", "edf"):
+        return "edf"
+    if suffix == ".mat" and fmt in ("auto", "dreamer"):
+        if is_dreamer_mat(path):
+            return "dreamer"
+        if path.with_suffix(".hea").is_file() and fmt == "auto":
+            return "wfdb"
+        raise ValueError(f"{path}: not a DREAMER .mat file (no 'DREAMER' variable); for a WFDB "
+                         "record give its .hea header")
+    wanted = _LOOKED_FOR if fmt == "auto" else fmt
+    raise ValueError(f"{path}: unknown format (expected {wanted})")
+
+
+def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[SourceFile]:
+    """Every record under ``paths`` (files or directories), sorted by path, duplicates removed.
+
+    fmt : ``"auto"`` picks the format by suffix; ``"wfdb"``, ``"edf"`` or ``"dreamer"`` keeps only
+        that format.
+
+    Raises FileNotFoundError for a path that does not exist, ValueError for a file of an unknown
+    format or a directory holding no records ("no records found in DIR (looked for ...)").
+    """
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ValueError(f"format must be one of auto, {', '.join(FORMATS)}; got {fmt!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise ValueError("no input paths given")
+    entries: list[tuple[Path, str, str]] = []
+    for given in paths:
+        root = Path(given)
+        if not root.exists() and fmt in ("auto", "wfdb") and \
+                root.with_name(root.name + ".hea").is_file():  # a WFDB record name
+            root = root.with_name(root.name + ".hea")
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such file or directory")
+        if root.is_file():
+            kind = _classify_file(root, fmt)
+            path = root.with_suffix(".hea") if kind == "wfdb" else root
+            entries.append((path, kind, path.stem))
+            continue
+        n_before = len(entries)
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            folder_path = Path(folder)
+            for path, kind in _classify_dir(folder_path, sorted(files), fmt):
+                rel = path.relative_to(root).with_suffix("").as_posix()
+                entries.append((path, kind, rel))
+        if len(entries) == n_before:
+            looked = _LOOKED_FOR if fmt == "auto" else {
+                "wfdb": ".hea", "edf": ", ".join(EDF_SUFFIXES), "dreamer": "DREAMER .mat"}[fmt]
+            raise ValueError(f"no records found in {root} (looked for {looked})")
+
+    unique: dict[str, tuple[Path, str, str]] = {}
+    for path, kind, rid in entries:
+        unique.setdefault(os.path.realpath(path), (path, kind, rid))
+    chosen = sorted(unique.values(), key=lambda e: str(e[0]))
+    # record ids must be unique across roots: suffix repeats with #2, #3, ...
+    seen: dict[str, int] = {}
+    out: list[SourceFile] = []
+    for path, kind, rid in chosen:
+        seen[rid] = seen.get(rid, 0) + 1
+        if seen[rid] > 1:
+            rid = f"{rid}#{seen[rid]}"
+        out.append(SourceFile(path=str(path), format=kind, record_id=rid))
+    return out

@@ -1,0 +1,96 @@
+"""EDF, BDF, FIF and BrainVision files through MNE: EEG channels in µV, ECG channels in mV.
+
+``mne.io.read_raw`` picks the reader by suffix and returns volts. Channels of type ``eeg`` become
+the EEG :class:`Recording` (file order kept); channels of type ``ecg``, or whose name contains
+``ECG`` or ``EKG`` (EDF files rarely declare types: MNE calls every EDF channel ``eeg``), become a
+separate ECG :class:`Recording`. Other channel types (stim, EOG, EMG, misc, ...) are not kept.
+Record ids are ``<id>/eeg`` and ``<id>/ecg``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biosig_prep.readers.errors import ReadError
+from biosig_prep.recording import Recording
+
+__all__ = ["EDF_SUFFIXES", "read_edf", "is_ecg_channel"]
+
+EDF_SUFFIXES = (".edf", ".bdf", ".fif", ".vhdr")
+_ECG_NAME = re.compile(r"ECG|EKG", re.IGNORECASE)
+_V_TO_UV = 1e6
+_V_TO_MV = 1e3
+
+
+def is_ecg_channel(name: str, ch_type: str) -> bool:
+    """True for an ECG channel: type ``ecg`` or a name containing ECG/EKG."""
+    return ch_type == "ecg" or bool(_ECG_NAME.search(name))
+
+
+def _metadata(raw: Any) -> dict[str, Any]:
+    info = raw.info
+    meta: dict[str, Any] = {}
+    if info.get("meas_date") is not None:
+        meta["meas_date"] = info["meas_date"].isoformat()
+    if info.get("line_freq"):
+        meta["line_freq"] = float(info["line_freq"])
+    subject = info.get("subject_info") or {}
+    sex = {1: "Male", 2: "Female"}.get(subject.get("sex"))
+    if sex:
+        meta["sex"] = sex
+    return meta
+
+
+def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Recording]:
+    """Read an EDF/BDF/FIF/BrainVision file.
+
+    Returns the EEG recording (if the file has EEG channels) and the ECG recording (if it has ECG
+    channels), in that order. Raises :class:`ReadError` if MNE cannot read the file or it holds
+    neither.
+    """
+    import mne
+
+    path = Path(path)
+    if path.suffix.lower() not in EDF_SUFFIXES:
+        raise ReadError(path, f"unknown format {path.suffix!r} (expected {', '.join(EDF_SUFFIXES)})")
+    if not path.is_file():
+        raise ReadError(path, "file does not exist")
+    try:
+        raw = mne.io.read_raw(path, preload=True, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - MNE raises many kinds; all mean "unreadable"
+        raise ReadError(path, f"mne could not read the file: {exc}") from exc
+    record_id = record_id or path.stem
+    names = list(raw.ch_names)
+    types = raw.get_channel_types()
+    ecg_idx = [i for i, (n, t) in enumerate(zip(names, types, strict=True))
+               if is_ecg_channel(n, t)]
+    eeg_idx = [i for i, t in enumerate(types) if t == "eeg" and i not in set(ecg_idx)]
+    if not eeg_idx and not ecg_idx:
+        raise ReadError(path, f"no EEG or ECG channels (channel types: {sorted(set(types))})")
+    data = raw.get_data()  # volts, float64, (n_channels, n_times)
+    fs = float(raw.info["sfreq"])
+    meta = _metadata(raw)
+    source = path.suffix.lower().lstrip(".")
+    out: list[Recording] = []
+    for modality, idx, scale, unit in (("eeg", eeg_idx, _V_TO_UV, "µV"),
+                                       ("ecg", ecg_idx, _V_TO_MV, "mV")):
+        if not idx:
+            continue
+        signals = np.ascontiguousarray(data[idx], dtype=np.float64) * scale
+        out.append(Recording(
+            record_id=f"{record_id}/{modality}",
+            source=source,
+            path=str(path),
+            modality=modality,
+            fs=fs,
+            signals=signals,
+            channels=[names[i] for i in idx],
+            units=[unit] * len(idx),
+            metadata=dict(meta),
+        ))
+    return out
