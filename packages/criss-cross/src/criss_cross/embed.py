@@ -1,0 +1,157 @@
+"""Embeddings of every window of a store's stream, written as a Zarr v3 group.
+
+``embed_store(checkpoint, store, stream, out)`` runs a pretrained encoder (head off) over the
+windows of one stream, in storage order, and writes::
+
+    out/embeddings      float32, (N, C, P, D) with pool="none", (N, P, D) with "channels",
+                        (N, D) with "all"; chunks of ``batch_size`` windows
+    out/record, out/start, out/channel_mask   copied from the stream, aligned with embeddings
+    attrs               schema, complete (True only once everything is written), checkpoint,
+                        store, stream, pool, input_scale, encoder (EncoderConfig dump)
+
+Pooling over channels averages only the valid channels (``channel_mask`` True): a zero-filled
+lead does not dilute the mean. Input is scaled by the encoder config's ``input_scale``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from criss_cross.loader import ShardReader
+
+__all__ = ["embed_store", "read_embeddings", "resolve_checkpoint", "EMBEDDINGS_SCHEMA"]
+
+EMBEDDINGS_SCHEMA = 1
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The model file stem of a checkpoint given as a run directory, a checkpoint directory
+    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one."""
+    from criss_cross.pretrain import latest_checkpoint
+
+    p = Path(path)
+    if p.is_dir():
+        if (p / "model.safetensors").is_file():
+            return p / "model"
+        ck = latest_checkpoint(p)
+        if ck is not None:
+            return ck / "model"
+        raise FileNotFoundError(f"no checkpoint in {p}: expected model.safetensors or checkpoints/")
+    if p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    if not p.with_suffix(".safetensors").is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found (looked for {p}.safetensors)")
+    return p
+
+
+def embed_store(
+    checkpoint: str | Path | torch.nn.Module,
+    store: str,
+    stream: str,
+    out: str | Path,
+    *,
+    batch_size: int = 256,
+    pool: Literal["none", "channels", "all"] = "none",
+    device: str = "auto",
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Write the embeddings of every window of ``stream`` in ``store`` to ``out``; see module doc.
+
+    checkpoint : a run directory, checkpoint directory or file (:func:`resolve_checkpoint`), or
+        an already loaded :class:`criss_cross.CrissCrossEncoder`.
+    """
+    import zarr
+
+    from biosig_prep import open_store
+
+    if pool not in ("none", "channels", "all"):
+        raise ValueError(f"pool must be 'none', 'channels' or 'all', got {pool!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size ({batch_size}) must be at least 1")
+    if isinstance(checkpoint, torch.nn.Module):
+        model, ck_name = checkpoint, type(checkpoint).__name__
+    else:
+        from criss_cross.checkpoint import load_checkpoint
+
+        stem = resolve_checkpoint(checkpoint)
+        model, ck_name = load_checkpoint(stem), str(stem)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    scale = float(model.config.input_scale)
+
+    src = open_store(str(store)).stream(stream)
+    n = len(src)
+    c, p, _ = (int(d) for d in src.windows.shape[1:])
+    d = int(model.config.d_model)
+    shape = {"none": (n, c, p, d), "channels": (n, p, d), "all": (n, d)}[pool]
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    root = zarr.open_group(str(out), mode="w", zarr_format=3)
+    root.attrs.update(
+        schema=EMBEDDINGS_SCHEMA,
+        complete=False,
+        checkpoint=ck_name,
+        store=str(store),
+        stream=stream,
+        pool=pool,
+        input_scale=scale,
+        encoder=model.config.model_dump(mode="json"),
+    )
+    rows = max(1, min(batch_size, n))
+    emb = root.create_array("embeddings", shape=shape, chunks=(rows, *shape[1:]),
+                            dtype="float32")
+    for key in ("record", "start", "channel_mask"):
+        a = np.asarray(getattr(src, key)[:])
+        arr = root.create_array(key, shape=a.shape, chunks=(max(1, len(a)), *a.shape[1:]),
+                                dtype=a.dtype)
+        arr[:] = a
+    masks = np.asarray(src.channel_mask[:], dtype=bool)
+
+    reader = ShardReader(src.windows)
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress()
+        task = bar.add_task(f"embed {stream}", total=n)
+        bar.start()
+    try:
+        with torch.inference_mode():
+            for lo in range(0, n, rows):
+                hi = min(lo + rows, n)
+                x = torch.from_numpy(reader.read(lo, hi)).to(dev)
+                if scale != 1.0:
+                    x = x * scale
+                valid = torch.from_numpy(masks[lo:hi]).to(dev)
+                e = model.embed(x, pool=pool, valid_channels=None if pool == "none" else valid)
+                emb[lo:hi] = e.float().cpu().numpy()
+                if bar is not None:
+                    bar.update(task, completed=hi)
+    finally:
+        if bar is not None:
+            bar.stop()
+    root.attrs["complete"] = True
+    return out
+
+
+def read_embeddings(path: str | Path) -> dict[str, Any]:
+    """Embeddings and aligned arrays of an ``embed_store`` output as numpy (small stores)."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r")
+    if not root.attrs.get("complete", False):
+        raise ValueError(f"{path} is incomplete (embedding was interrupted); run embed again")
+    out: dict[str, Any] = {k: np.asarray(root[k][:]) for k in
+                           ("embeddings", "record", "start", "channel_mask")}
+    out["attrs"] = json.loads(json.dumps(dict(root.attrs)))
+    return out
