@@ -47,6 +47,10 @@ def test_config_defaults_and_files(tmp_path):
     # --small keeps CBraMod's width, shrinks depth and steps; explicit options win over it
     small = build_config({"stores": ["a"], "steps": 5}, small=True)
     assert (small.encoder.n_layers, small.encoder.d_model, small.steps) == (2, 200, 5)
+    assert cfg.head_init == "zero"
+    assert build_config({"stores": ["a"], "head_init": "cbramod"}).head_init == "cbramod"
+    with pytest.raises(ValueError, match="head_init\n  Input should be 'zero' or 'cbramod'"):
+        PretrainConfig(head_init="kaiming")
 
 
 def test_zero_filled_lead_never_counts():
@@ -76,27 +80,33 @@ def test_zero_filled_lead_never_counts():
     assert _loss_terms(loss_fn, pred3, x, mask, masked_ch, valid)[0] > base
 
 
-def test_pretraining_lowers_the_loss_on_real_records(tiny_config, tmp_path):
-    cfg = tiny_config(steps=150, warmup_steps=10, checkpoint_every=75, log_every=10,
+def test_pretraining_beats_the_zero_predictor_on_real_records(tiny_config, tmp_path):
+    """The loss is read against zero_mse (predicting zeros on the same masked positions); a run
+    starts there (zero head) and must end below it: the model learnt the signal, not just the
+    output scale. The tiny encoder (d_model 50, 2 s windows) learns slowly: at lr 5e-4 it is
+    at ~0.95 x zero_mse after 150 steps, at lr 5e-3 at ~0.75 after 200 (the limit below)."""
+    cfg = tiny_config(steps=200, warmup_steps=10, lr=5e-3, checkpoint_every=100, log_every=10,
                       num_workers=1)
     summary = pretrain(cfg, tmp_path / "run", progress=False)
-    losses = np.asarray(summary.losses)
-    assert len(losses) == 150 and np.isfinite(losses).all()
-    first, last = losses[:10].mean(), losses[-20:].mean()
-    assert last < 0.5 * first, (first, last)
+    losses, zeros = np.asarray(summary.losses), np.asarray(summary.zero_mses)
+    assert losses.shape == zeros.shape == (200,) and np.isfinite(losses).all()
+    assert losses[0] == pytest.approx(zeros[0], rel=1e-6)  # zero head: step 0 predicts zeros
+    ratio = losses[-40:].mean() / zeros[-40:].mean()
+    assert ratio < 0.85, ratio
     assert summary.data_wait_fraction < 0.5 and summary.samples_per_s > 0
 
     run = tmp_path / "run"
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines] == list(range(10, 151, 10))
+    assert [r["step"] for r in lines] == list(range(10, 201, 10))
     for key in ("loss", "zero_mse", "lr", "grad_norm", "samples_per_s", "data_wait_fraction",
                 "epoch"):
         assert all(math.isfinite(r[key]) for r in lines), key
     assert any(k.startswith("loss_") and k != "loss_last" for k in lines[0])  # the terms
     assert lines[0]["loss"] == pytest.approx(losses[:10].mean(), rel=1e-5)
+    assert lines[-1]["zero_mse"] == pytest.approx(zeros[-10:].mean(), rel=1e-5)
     assert (run / "loss_curve.png").stat().st_size > 1000
     ck = latest_checkpoint(run)
-    assert ck is not None and ck.name == "step_00000150" and summary.checkpoint == ck
+    assert ck is not None and ck.name == "step_00000200" and summary.checkpoint == ck
     assert sorted(p.name for p in ck.iterdir()) == [
         "model.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors",
         "trainer.json"]
@@ -109,22 +119,14 @@ def test_pretraining_lowers_the_loss_on_real_records(tiny_config, tmp_path):
         pretrain(cfg, run, progress=False)
 
 
-def test_pretraining_beats_the_zero_predictor(tiny_config, tmp_path):
-    """The loss is read against zero_mse (predicting zeros on the same masked positions): with
-    the zero-initialised head a run starts exactly there and must end well below it, i.e. the
-    model learnt the signal, not just the output scale."""
-    cfg = tiny_config(steps=60, warmup_steps=5, checkpoint_every=60, log_every=10)
-    summary = pretrain(cfg, tmp_path / "run", progress=False)
-    losses, zeros = np.asarray(summary.losses), np.asarray(summary.zero_mses)
-    assert losses.shape == zeros.shape == (60,)
-    assert losses[0] == pytest.approx(zeros[0], rel=1e-6)  # zero head: step 0 predicts zeros
-    assert losses[-10:].mean() < 0.8 * zeros[-10:].mean(), (losses[-10:].mean(), zeros[-10:].mean())
-    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert lines[-1]["zero_mse"] == pytest.approx(zeros[-10:].mean(), rel=1e-5)
-    # CBraMod's kaiming head starts far above the zero predictor: the reason for the default
+def test_a_fresh_run_starts_at_the_zero_predictor(tiny_config, tmp_path):
+    """With the zero-initialised head, step 0 predicts zeros: loss == zero_mse. CBraMod's
+    kaiming head starts far above it (on the same batch and masks): the reason for the default."""
+    zero = pretrain(tiny_config(steps=1), tmp_path / "z", progress=False)
+    assert zero.losses[0] == pytest.approx(zero.zero_mses[0], rel=1e-6)
     cbramod = pretrain(tiny_config(steps=1, head_init="cbramod"), tmp_path / "k", progress=False)
+    assert cbramod.zero_mses[0] == pytest.approx(zero.zero_mses[0], rel=1e-6)
     assert cbramod.losses[0] > 10 * cbramod.zero_mses[0]
-    assert cbramod.zero_mses[0] == pytest.approx(zeros[0], rel=1e-6)  # same batch, same masks
 
 
 def test_cli_pretrain_and_errors(tiny_config, tmp_path):

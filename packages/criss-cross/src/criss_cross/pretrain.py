@@ -15,6 +15,14 @@ What a run directory holds::
                            fraction
     loss_curve.png         the loss against steps (like the paper's Figure 2), at the end,
                            with zero_mse dashed
+    checkpoints/latest     name of the newest complete checkpoint
+    checkpoints/step_NNNNNNNN/
+        model.safetensors + model.json   weights + EncoderConfig (criss_cross.load_checkpoint)
+        optimizer.safetensors            AdamW moments and step counts (tensors only)
+        rng.safetensors                  torch RNG states
+        trainer.json                     step, config, optimizer hyper-parameters; the
+                                         learning rate is get_lr(step), so the step is the
+                                         whole scheduler state
 
 The reference a loss is read against. ``zero_mse`` is the same dual-masking loss for a model
 that predicts zeros, over the same masked positions of the same batch (the mean square of the
@@ -24,20 +32,13 @@ has learnt the output scale, not the signal; the progress bar shows both.
 The reconstruction head starts at zero (``head_init="zero"``, the default). CBraMod's
 kaiming-normal (fan_out) init of ``proj_out`` makes a fresh model predict patches of ~300x the
 variance of ECG in mV (loss ~8 mV^2 against a zero predictor's ~0.024 on the small preset),
-and the first hundred steps are spent shrinking that output: measured on synthetic 12-lead
-ECG (small preset, batch 16), loss / zero_mse was 3.3 after 100 steps and 1.7 after 200 with
-CBraMod's init, 0.48 and 0.33 with a zero head (input_scale 6, unit-variance input, gave the
-same ratios with the zero head and did not fix the kaiming head: 1.05 after 100 steps). Only
-the head of a fresh run is changed; the rest keeps CBraMod's init, the key names and shapes are
+and the first few hundred steps go into shrinking that output. Measured with the small preset
+at batch 16 (loss / zero_mse, mean of steps 91-100 and 291-300): synthetic 12-lead ECG, 3.3
+and 1.5 with CBraMod's head, 0.48 and 0.31 with a zero head; the 50 real CinC records, 2.1 and
+1.3 against 0.76 and 0.55. Scaling the input to unit variance (input_scale 6) did not fix the
+kaiming head (1.05 and 0.90) nor improve the zero head (0.50 and 0.30), so ECG stays in mV.
+Only the head of a fresh run changes: the rest keeps CBraMod's init, key names and shapes are
 unchanged (official weights still load), and ``head_init="cbramod"`` restores the original.
-    checkpoints/latest     name of the newest complete checkpoint
-    checkpoints/step_NNNNNNNN/
-        model.safetensors + model.json   weights + EncoderConfig (criss_cross.load_checkpoint)
-        optimizer.safetensors            AdamW moments and step counts (tensors only)
-        rng.safetensors                  torch RNG states
-        trainer.json                     step, config, optimizer hyper-parameters; the
-                                         learning rate is get_lr(step), so the step is the
-                                         whole scheduler state
 
 Reproducibility and resume. Every random draw of a step is derived from ``(seed, rank, step)``:
 the data order (the loader's plan, see :mod:`criss_cross.loader`), the dual masks (an explicit
