@@ -106,8 +106,9 @@ def child(name: str, src: Path, dst: Path) -> None:
 
 def _preload(name: str) -> None:
     if name == "a":
-        import biosig_prep.convert  # noqa: F401
         import dask.distributed  # noqa: F401
+
+        import biosig_prep.convert  # noqa: F401
     else:
         import scipy.signal  # noqa: F401
         import wfdb  # noqa: F401

@@ -88,8 +88,9 @@ def convert(
         help="Notch filter: auto (50/60 Hz from the record's source), 50, 60 or off "
              "(config default: auto).")] = None,
     workers: Annotated[int | None, typer.Option(
-        help="Local worker processes; 0 runs everything in this process (default: one per "
-             "CPU core, as threads of this process for small jobs).", min=0)] = None,
+        help="Local worker processes (dask); 0 runs everything in this process (default: "
+             "one worker per CPU core, as threads of this process on small machines and for "
+             "small jobs).", min=0)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Address of a dask.distributed scheduler to run on instead of local workers "
              "(its workers must see SRC and DST).")] = None,

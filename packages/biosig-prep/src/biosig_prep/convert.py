@@ -43,12 +43,13 @@ Executors: ``workers=0`` runs everything in this process, one task at a time (te
 debugging); ``workers=N`` starts a local dask.distributed cluster of N single-threaded worker
 processes; ``scheduler=ADDRESS`` (or a ``Client``) runs on an existing dask cluster, whose
 workers must see the sources and the destination URL. The default (``workers=None``) is one
-worker per CPU core: for a job of less than ``AUTO_PROCESSES_BYTES`` of input, threads of this
-process (a plain priority thread pool: the numerical work - filters, resampling, compression,
-file I/O - releases the GIL, while starting worker processes costs seconds on a small machine
-and dask's in-process scheduler costs ~1 ms of CPU per record), a local dask process cluster
-beyond; a single batch runs in this process. ``processes=True/False`` forces either. The task
-graph is the same whichever executor runs it.
+worker per CPU core: threads of this process, a plain priority thread pool (the numerical work
+of filters, resampling, compression and file I/O releases the GIL, while worker processes cost
+seconds to start and ~40 % more CPU per record, and dask's in-process scheduler ~1 ms of CPU
+per record), unless the machine has at least ``AUTO_PROCESSES_MIN_CORES`` cores and the job at
+least ``AUTO_PROCESSES_BYTES`` of input: then a local dask process cluster. A single batch runs
+in this process. ``processes=True/False`` forces either. The task graph is the same
+whichever executor runs it.
 """
 
 from __future__ import annotations
@@ -103,7 +104,12 @@ DEFAULT_PART_BYTES = 32 << 20  # encoded windows per part (in memory, or a spill
 DEFAULT_MEMORY_BYTES = 128 << 20  # a batch holding more encoded bytes spills to staging
 DEFAULT_SHARD_BYTES = 4 << 20  # target raw bytes of one shard (K windows)
 DEFAULT_BLOCK_BYTES = 8 << 20  # target raw bytes of one write task (whole shards)
-AUTO_PROCESSES_BYTES = 256 << 20  # workers=None: threads below this much input, processes above
+# workers=None: worker processes (rather than threads of this process) for at least this much
+# input on a machine with at least this many cores. Worker processes cost seconds to start and
+# ~40 % more CPU per record (dask, transfers between workers); threads are limited by the GIL
+# to ~1.5-2 cores' worth of work.
+AUTO_PROCESSES_BYTES = 256 << 20
+AUTO_PROCESSES_MIN_CORES = 4
 MAX_SKIPPED_LISTED = 1000  # skipped records kept in the summary object (all are in records/)
 _STATUS_LEN = 300
 
@@ -843,7 +849,8 @@ def _start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batc
         raise ValueError(f"workers must be >= 0, got {n}")
     if scheduler is None:
         if processes is None:
-            processes = workers is not None or _input_bytes(batches) >= AUTO_PROCESSES_BYTES
+            processes = workers is not None or (
+                n >= AUTO_PROCESSES_MIN_CORES and _input_bytes(batches) >= AUTO_PROCESSES_BYTES)
         if not processes:
             return _LocalExecutor(n)
     from dask.distributed import Client, LocalCluster
@@ -854,8 +861,14 @@ def _start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batc
         return _DaskExecutor(Client(str(scheduler)), io)
     import dask
 
-    # no statistical profiler: it samples every thread's stack every 10 ms
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # No statistical profiler (it samples every thread's stack every 10 ms), and no
+    # MALLOC_TRIM_THRESHOLD_ in the workers' environment: setting it fixes glibc's mmap
+    # threshold at 128 kB, so every numpy temporary of a record is a fresh mmap, page-faulted
+    # in and unmapped again (measured: 8x the page faults and ~1.8x the CPU time per record).
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+               if not k.startswith("MALLOC_")}
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": environ}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         return _DaskExecutor(Client(cluster), io, cluster)
@@ -1280,8 +1293,8 @@ def convert(
         processes; None (default) = one worker per CPU core, as threads of this process for
         small jobs (see ``processes``).
     processes : local workers as dask worker processes (True) or as threads of this process
-        (False); None (default) = processes when ``workers`` is given or the input is at least
-        ``AUTO_PROCESSES_BYTES``.
+        (False); None (default) = processes when ``workers`` is given, or on a machine of at
+        least ``AUTO_PROCESSES_MIN_CORES`` cores for at least ``AUTO_PROCESSES_BYTES`` of input.
     scheduler : address of a dask.distributed scheduler, or a ``Client``, instead of a local
         cluster (its workers must see the sources and ``dst``); exclusive with ``workers``.
     resume : continue an interrupted conversion of the same plan at ``dst`` (default); False
