@@ -183,8 +183,12 @@ def test_pretraining_loss_falls(pretrain_run, ecg_checkpoint):
             if line.strip()]
     assert rows[-1]["step"] == PRETRAIN_STEPS
     loss = np.array([r["loss"] for r in rows])
+    zeros = np.array([r["zero_mse"] for r in rows])  # predicting zeros on the same positions
     assert np.all(np.isfinite(loss))
-    assert loss[-3:].mean() < 0.8 * loss[:3].mean(), loss.round(4).tolist()
+    # the reconstruction head starts at zero, so the run starts at the zero predictor's loss (the
+    # first row averages the first log interval) and must end below it: it learned more than scale
+    assert loss[0] == pytest.approx(zeros[0], rel=0.05)
+    assert loss[-3:].mean() < 0.95 * zeros[-3:].mean(), (loss.round(4), zeros.round(4))
     assert ecg_checkpoint.is_file()
     from criss_cross import load_checkpoint
 
