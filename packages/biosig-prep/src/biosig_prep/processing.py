@@ -16,6 +16,9 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    single ``ECG`` channel of an EDF, DREAMER's two channels) keeps its own channels and order.
    EEG keeps the file's channels and order.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32.
+   The anti-aliasing filter is the short one for a signal band-limited to ``h_freq``
+   (:func:`biosig_prep.resample.short_fir`); a rate at which the record gives no window is
+   not resampled at all (its stream is empty).
 
 Nothing raises: every problem becomes the record's ``status`` ("ok" or a short reason), and a
 record that is not "ok" has no streams.
@@ -35,7 +38,7 @@ from biosig_prep.leads import match_leads
 from biosig_prep.qc import OK, check_amplitude, check_finite, check_saturation, flat_leads
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
-from biosig_prep.resample import resample
+from biosig_prep.resample import resample, resampled_length
 from biosig_prep.windows import cut_windows, window_starts
 
 __all__ = ["process_recording", "process_dreamer_trial", "UNITS"]
@@ -188,10 +191,20 @@ def _process(rec: Recording, config: PrepConfig, meta: dict[str, Any]) -> dict[s
 
     streams: dict[str, StreamWindows] = {}
     for rate in rates:
-        # the filtered array is ours: at the source rate it is windowed as it is, no copy
-        y = prep.filtered if rate == rec.fs else resample(prep.filtered, rec.fs, rate)
-        win, starts = cut_windows(y, config.n_patches, config.patch_size, config.window_step,
-                                  config.pad)
+        n_in = prep.filtered.shape[-1]
+        n_out = n_in if rate == rec.fs else resampled_length(n_in, rec.fs, rate)
+        if not len(window_starts(n_out, config.window_samples, config.window_step, config.pad)):
+            # no window at this rate: an empty stream, without resampling for nothing
+            starts = np.zeros(0, dtype=np.int64)
+            win = np.zeros((0, len(prep.slots), config.n_patches, config.patch_size),
+                           dtype=np.float32)
+        else:
+            # the filtered array is ours: at the source rate it is windowed as it is, no copy
+            # the band-pass already limits it to h_freq: a short anti-aliasing filter will do
+            y = (prep.filtered if rate == rec.fs
+                 else resample(prep.filtered, rec.fs, rate, h_freq=fcfg.h_freq))
+            win, starts = cut_windows(y, config.n_patches, config.patch_size,
+                                      config.window_step, config.pad)
         sw = StreamWindows(modality=rec.modality, fs=int(rate), channels=prep.channels,
                            units=UNITS[rec.modality], windows=prep.place(win), start=starts,
                            channel_mask=np.repeat(prep.mask[None, :], len(starts), axis=0))

@@ -11,6 +11,14 @@ Integer upsampling (``down == 1``, e.g. 500 -> 1000 Hz) takes a shortcut: scipy'
 its cut-off at ``1 / up``, so it is a Nyquist filter whose phase 0 is (up to ~1e-17 taps) a
 single tap, i.e. every ``up``-th output sample is a scaled input sample. Only the other
 ``up - 1`` phases are filtered, which halves the work for 500 -> 1000 Hz.
+
+A signal already band-limited to ``h_freq`` (the processing resamples band-passed signals) may
+pass ``h_freq=``: the anti-aliasing filter is then a much shorter Kaiser-window FIR
+(:func:`short_fir`, 80 dB stop band, ~1e-4 pass-band ripple) with its pass band up to
+``h_freq`` and its stop band from ``min(fs_in, fs_out) - h_freq``. Content between the two edges
+aliases or images only onto frequencies above ``h_freq`` (already out of band), so the band
+``[0, h_freq]`` matches the default path to ~1e-4. 500 -> 200 Hz at 40 Hz: 43 taps instead of
+101.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-__all__ = ["rational_factors", "resampled_length", "resample"]
+__all__ = ["rational_factors", "resampled_length", "resample", "short_fir"]
 
 _MAX_DENOMINATOR = 10_000
 
@@ -43,7 +51,12 @@ def rational_factors(fs_in: float, fs_out: float) -> tuple[int, int]:
     >>> rational_factors(500, 100)
     (1, 5)
     """
-    ratio = _as_fraction(float(fs_out)) / _as_fraction(float(fs_in))
+    return _factors(float(fs_in), float(fs_out))
+
+
+@lru_cache(maxsize=256)
+def _factors(fs_in: float, fs_out: float) -> tuple[int, int]:
+    ratio = _as_fraction(fs_out) / _as_fraction(fs_in)  # errors are raised, never cached
     return ratio.numerator, ratio.denominator
 
 
@@ -62,8 +75,44 @@ def _fir(up: int, down: int) -> np.ndarray:
     return h
 
 
-def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+_STOP_DB = 80.0
+
+
+@lru_cache(maxsize=64)
+def _short_fir(up: int, down: int, fs_in: float, fs_out: float,
+               h_freq: float) -> np.ndarray | None:
+    stop = min(fs_in, fs_out) - h_freq
+    if stop <= h_freq:
+        return None
+    fs_up = fs_in * up
+    numtaps, beta = signal.kaiserord(_STOP_DB, (stop - h_freq) / (fs_up / 2.0))
+    numtaps |= 1  # odd: symmetric about a centre tap, so resample_poly removes the delay
+    if numtaps >= 20 * max(up, down) + 1:  # not shorter than the default filter
+        return None
+    h = signal.firwin(numtaps, (h_freq + stop) / 2.0, window=("kaiser", beta), fs=fs_up)
+    h.setflags(write=False)
+    return h
+
+
+def short_fir(fs_in: float, fs_out: float, h_freq: float) -> np.ndarray | None:
+    """Anti-aliasing FIR for a signal band-limited to ``h_freq`` Hz, at ``fs_in * up`` Hz.
+
+    Kaiser window, 80 dB stop band from ``min(fs_in, fs_out) - h_freq``, pass band to
+    ``h_freq``; odd length, unit DC gain, read-only, shape (n_taps,). None when no such filter
+    exists or it would not be shorter than the default one (``h_freq`` too close to the
+    Nyquist frequency of the lower rate).
+    """
+    up, down = rational_factors(fs_in, fs_out)
+    return _short_fir(up, down, float(fs_in), float(fs_out), float(h_freq))
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float, *,
+             h_freq: float | None = None) -> np.ndarray:
     """Resample ``x`` (shape (..., n_times), float) from ``fs_in`` to ``fs_out`` along the last axis.
+
+    h_freq : the upper edge (Hz) of a band ``x`` is already limited to (e.g. by a low-pass
+        filter); with it the anti-aliasing filter is the shorter :func:`short_fir` where one
+        exists. None: scipy's default filter.
 
     Returns float64, shape (..., ceil(n_times * fs_out / fs_in)). Equal rates return a copy.
     """
@@ -71,6 +120,10 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     up, down = rational_factors(fs_in, fs_out)
     if up == down == 1:
         return x.copy()
+    if h_freq is not None:
+        h = _short_fir(up, down, float(fs_in), float(fs_out), float(h_freq))
+        if h is not None:
+            return signal.resample_poly(x, up, down, axis=-1, window=h)
     if down == 1 and x.shape[-1] > 0:
         return _upsample(x, up)
     return signal.resample_poly(x, up, down, axis=-1, window=_fir(up, down))
