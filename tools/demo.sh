@@ -251,13 +251,15 @@ done_step
 
 # ---- 6. fusion --------------------------------------------------------------------------------
 banner 6 "fusion-emotion train: frozen encoders, $FOLDS folds x $EPOCHS epochs"
-key="fusion folds=$FOLDS epochs=$EPOCHS $(key_of convert_dreamer) $(key_of pretrain)"
+key="fusion folds=$FOLDS epochs=$EPOCHS pool=mean $(key_of convert_dreamer) $(key_of pretrain)"
 if fresh fusion "$key" "$fusion_dir/report.md"; then
   rm -rf "$fusion_dir"
   echo "    (no official CBraMod weights in the demo: the EEG encoder is randomly initialised, and"
   echo "     the report says so; pass --eeg-weights pretrained_weights.pth on real data)"
+  # --pool mean: with ~800 windows the paper's flattened (10 x 200 per modality) features overfit
+  # (fusion fell below EEG-only here); on a full-size DREAMER store flatten is the default
   fusion-emotion train --store "$dreamer_store" --ecg-weights "$ecg_weights" \
-    --freeze-encoders --folds "$FOLDS" --epochs "$EPOCHS" --out "$fusion_dir"
+    --freeze-encoders --pool mean --folds "$FOLDS" --epochs "$EPOCHS" --out "$fusion_dir"
   stamp fusion "$key"
 fi
 [[ -f "$fusion_dir/report.md" && -f "$fusion_dir/metrics.json" ]] \

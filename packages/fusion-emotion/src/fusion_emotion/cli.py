@@ -1,0 +1,137 @@
+"""``fusion-emotion``: train the DREAMER fusion benchmark, compare runs.
+
+Each command only parses its options into a :class:`FusionConfig` (options given on the command
+line override the ``--config`` file, which overrides the defaults) and calls a plain function
+(:func:`fusion_emotion.train.train`, :func:`fusion_emotion.report.compare_runs`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from fusion_emotion.config import FusionConfig, format_validation_error, read_mapping
+
+app = typer.Typer(
+    help="DREAMER emotion recognition with EEG + ECG foundation-model encoders and concatenation fusion.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(1)
+
+
+def _int_list(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        _fail(f"{what} must be comma-separated integers, got {text!r}")
+    return None
+
+
+@app.command()
+def train(
+    store: Annotated[str, typer.Option(help="DREAMER store written by `biosig-prep convert --format dreamer`.")],
+    out: Annotated[Path, typer.Option(help="Run folder (created; a finished fold is skipped on rerun).")],
+    eeg_weights: Annotated[
+        Path | None, typer.Option(help="EEG encoder: official CBraMod .pth or a criss-cross checkpoint.")
+    ] = None,
+    ecg_weights: Annotated[
+        Path | None, typer.Option(help="ECG encoder: a criss-cross checkpoint (or CBraMod .pth).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML/JSON file with any FusionConfig field.")] = None,
+    modalities: Annotated[str | None, typer.Option(help="eeg,ecg (fusion) | eeg | ecg.")] = None,
+    freeze_encoders: Annotated[
+        bool | None,
+        typer.Option(
+            "--freeze-encoders/--finetune",
+            help="Frozen encoders with cached embeddings (CPU-friendly) or full fine-tuning (paper).",
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per fold (paper: 10).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Subject folds; every subject tested once (default 5).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (default 0).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (paper: 8).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate of the heads (paper: 1e-3).")] = None,
+    backbone_lr: Annotated[float | None, typer.Option(help="Learning rate of the encoders (default: --lr).")] = None,
+    pool: Annotated[str | None, typer.Option(help="Over patches: flatten (default) | mean.")] = None,
+    select_by: Annotated[str | None, typer.Option(help="Best epoch by validation loss (default) | auc.")] = None,
+    ablations: Annotated[
+        bool | None, typer.Option("--ablations/--no-ablations", help="Also train EEG-only and ECG-only.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Encoders: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(help="Frozen mode: heads trained side by side (default: CPU count).")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished folds in OUT.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+) -> None:
+    """Train fusion, the EEG-only/ECG-only ablations and the baselines; write OUT/report.md."""
+    from fusion_emotion.train import train as run_train
+
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            values.update(read_mapping(config))
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+    given = {
+        "modalities": None if modalities is None else [m.strip() for m in modalities.split(",") if m.strip()],
+        "freeze_encoders": freeze_encoders,
+        "epochs": epochs,
+        "folds": folds,
+        "seeds": _int_list(seeds, "--seeds"),
+        "batch_size": batch_size,
+        "lr": lr,
+        "backbone_lr": backbone_lr,
+        "pool": pool,
+        "select_by": select_by,
+        "ablations": ablations,
+        "device": device,
+        "precision": precision,
+        "jobs": jobs,
+    }
+    values.update({k: v for k, v in given.items() if v is not None})
+    try:
+        cfg = FusionConfig.model_validate(values)
+    except ValidationError as exc:
+        _fail("invalid configuration\n" + format_validation_error(exc))
+    try:
+        result = run_train(
+            cfg, store, out, eeg_weights=eeg_weights, ecg_weights=ecg_weights, resume=resume, progress=progress
+        )
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    typer.echo(f"report: {result.report_path.resolve()}")
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders of `fusion-emotion train`.")],
+    out: Annotated[Path | None, typer.Option(help="Write the comparison to this Markdown file.")] = None,
+) -> None:
+    """Compare runs side by side in the paper's Table 1 layout (printed, or written to --out)."""
+    from fusion_emotion.report import compare_runs
+
+    try:
+        text = compare_runs(runs)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text)
+        typer.echo(f"comparison: {out.resolve()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

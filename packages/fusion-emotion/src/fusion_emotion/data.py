@@ -1,0 +1,135 @@
+"""The DREAMER store as fusion-emotion reads it: paired windows, ratings, subject and clip.
+
+A DREAMER store is written by ``biosig-prep convert DREAMER.mat dreamer.zarr --format dreamer``:
+paired, time-aligned streams ``eeg@200`` (14 ch, µV) and ``ecg@200`` (2 ch, mV) of windows
+(N, C, 10, 200), and ``labels/{valence, arousal, dominance, subject, clip}`` (N,) aligned with
+them. Everything is read through :func:`biosig_prep.open_store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusion_emotion.config import DIMENSIONS
+
+__all__ = ["DreamerData", "open_dreamer"]
+
+_LABEL_KEYS = (*DIMENSIONS, "subject", "clip")
+
+
+@dataclass
+class DreamerData:
+    """Ratings, subject and clip of every window, and the streams of the requested modalities.
+
+    ratings : dimension -> (N,) int64, 1..5.
+    subject, clip : (N,) int64.
+    streams : modality -> the store's stream (``.read(start, stop)``, ``.channels``, ...).
+    """
+
+    url: str
+    ratings: dict[str, np.ndarray]
+    subject: np.ndarray
+    clip: np.ndarray
+    streams: dict[str, Any]
+    store: Any = None
+    _loaded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.subject.shape[0])
+
+    @property
+    def subjects(self) -> np.ndarray:
+        return np.unique(self.subject)
+
+    def targets(self, threshold: int = 3) -> np.ndarray:
+        """(N, 3) int64: 1 = High (rating >= threshold), columns in DIMENSIONS order."""
+        return np.stack([(self.ratings[d] >= threshold).astype(np.int64) for d in DIMENSIONS], axis=1)
+
+    def shape(self, modality: str) -> tuple[int, int, int]:
+        """(C, P, S) of one window of ``modality``."""
+        s = self.streams[modality]
+        return tuple(int(v) for v in s.windows.shape[1:])  # type: ignore[return-value]
+
+    def iter_chunks(self, modality: str, chunk: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(windows (n, C, P, S) float32 in store units, channel_mask (n, C) bool), in order."""
+        if modality in self._loaded:
+            w, m = self._loaded[modality]
+            for i in range(0, len(w), chunk):
+                yield w[i : i + chunk], m[i : i + chunk]
+            return
+        s = self.streams[modality]
+        step = max(int(chunk), int(getattr(s, "shard_size", chunk) or chunk))
+        for i in range(0, self.n_windows, step):
+            part = s.read(i, min(i + step, self.n_windows))
+            yield part["windows"], np.asarray(part["channel_mask"], dtype=bool)
+
+    def load(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
+        """All windows (N, C, P, S) float32 and channel_mask (N, C) of ``modality``, in memory."""
+        if modality not in self._loaded:
+            parts = list(self.iter_chunks(modality))
+            self._loaded[modality] = (
+                np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False),
+                np.concatenate([p[1] for p in parts]),
+            )
+        return self._loaded[modality]
+
+
+def open_dreamer(
+    store: Any,
+    streams: dict[str, str],
+    *,
+    allow_incomplete: bool = False,
+) -> DreamerData:
+    """Open a DREAMER store (URL/path, or an already opened :class:`biosig_prep.Store`).
+
+    streams : modality -> stream name, e.g. ``{"eeg": "eeg@200", "ecg": "ecg@200"}``.
+    """
+    if isinstance(store, str | Path):
+        import biosig_prep
+
+        url = str(store)
+        store = biosig_prep.open_store(url, allow_incomplete=allow_incomplete)
+    else:
+        url = str(getattr(store, "url", store))
+    labels = store.labels()
+    if labels is None:
+        raise ValueError(
+            f"store {url} has no labels/ group: it is not a DREAMER store "
+            "(write one with `biosig-prep convert DREAMER.mat OUT.zarr --format dreamer`)"
+        )
+    missing = [k for k in _LABEL_KEYS if k not in labels]
+    if missing:
+        raise ValueError(f"store {url}: labels/ lacks {missing} (has {sorted(labels)})")
+    n = int(np.asarray(labels["subject"]).shape[0])
+    opened = {}
+    for modality, name in streams.items():
+        if name not in store.stream_names:
+            raise ValueError(
+                f"store {url} has no stream {name!r} for {modality.upper()} "
+                f"(available: {', '.join(store.stream_names) or 'none'})"
+            )
+        s = store.stream(name)
+        if len(s) != n:
+            raise ValueError(
+                f"store {url}: stream {name} has {len(s)} windows but labels/ has {n}; "
+                "paired streams and labels must be aligned"
+            )
+        opened[modality] = s
+    ratings = {d: np.asarray(labels[d], dtype=np.int64) for d in DIMENSIONS}
+    for d, r in ratings.items():
+        if r.size and (r.min() < 1 or r.max() > 5):
+            raise ValueError(f"store {url}: {d} ratings must be 1..5, found {r.min()}..{r.max()}")
+    return DreamerData(
+        url=url,
+        ratings=ratings,
+        subject=np.asarray(labels["subject"], dtype=np.int64),
+        clip=np.asarray(labels["clip"], dtype=np.int64),
+        streams=opened,
+        store=store,
+    )
