@@ -15,6 +15,8 @@ with warnings.catch_warnings():
     # wfdb 4.3 calls DataFrame.set_index(inplace=True) at import (pandas >= 3.1 deprecates it)
     warnings.filterwarnings("ignore", "The inplace keyword", DeprecationWarning)
     import wfdb
+from typer.testing import CliRunner
+
 from biosig_prep.synth import (
     BROKEN_KINDS,
     QUIRKS,
@@ -28,7 +30,6 @@ from biosig_prep.synth.challenge import REDUCED_LEADS
 from biosig_prep.synth.cli import synth_app
 from biosig_prep.synth.dreamer import ALPHA_CHANNELS, DREAMER_CLIP_SECONDS, DREAMER_ELECTRODES
 from biosig_prep.synth.signals import LEADS_12, EcgMorphology, EcgNoise, synth_ecg, synth_eeg
-from typer.testing import CliRunner
 
 # wfdb fails on broken files with various exception types; any exception counts as "fails"
 READ_ERRORS = Exception
