@@ -186,6 +186,27 @@ def test_dropout_statistics_and_modes():
     assert torch.equal(residual_dropout(base, x, 0.25, training=False), base + x)
 
 
+def test_dropout_rounds_p_to_16_bits_and_stays_unbiased():
+    torch.manual_seed(1)
+    x = torch.ones(1_000_000)
+    y = dropout(x, 0.1)
+    dropped = round(0.1 * 2**16)  # 6554 of 65536 lanes
+    scale = 2**16 / (2**16 - dropped)
+    assert torch.unique(y).tolist() == [0.0, pytest.approx(scale, rel=1e-7)]
+    kept = (y != 0).double().mean().item()
+    # binomial sd of the kept fraction: sqrt(0.9 * 0.1 / 1e6) = 3e-4
+    assert abs(kept - (1 - dropped / 2**16)) < 1.5e-3
+    assert abs(y.double().mean().item() - 1.0) < 2e-3
+    # the bits are fresh each call and follow the global seed
+    torch.manual_seed(1)
+    assert torch.equal(dropout(x, 0.1), y)
+    assert not torch.equal(dropout(x, 0.1), y)
+    # p that 16 bits cannot express goes through torch's dropout
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    tiny = torch.unique(dropout(x, 1e-7)).tolist()
+    assert tiny[-1] == pytest.approx(1 / (1 - 1e-7)) and len(tiny) <= 2
+
+
 def test_train_mode_is_stochastic_eval_mode_is_not():
     model = CrissCrossEncoder(SMALL)
     x = _x(1, 3, 4)

@@ -9,15 +9,16 @@ The module names reproduce the official state-dict keys (``patch_embedding.*``,
 weights load strictly (see :mod:`criss_cross.checkpoint`) and give the same outputs. What
 differs is how the work is done:
 
-- each layer projects q, k and v of both halves with one batched matmul that reads the layer
-  norm's output in place (no slicing copies), into a head-major layout from which the spatial
-  (across channels) and temporal (across patches) attention inputs are plain strided views;
+- each layer projects q, k and v of each half straight from the layer norm's output (strided
+  views, no slicing copies) into a head-major layout from which the spatial (across channels)
+  and temporal (across patches) attention inputs are plain strided views;
 - attention runs through :func:`torch.nn.functional.scaled_dot_product_attention` on those
   views, whose output already has the (B, C, P, features) layout: no transposes, no
   ``.contiguous()`` copies (CPU training with attention dropout, where SDPA has no fused
   kernel, uses :func:`attention_math`, whose matmuls copy q, k and v once);
-- dropout on CPU thresholds uniforms instead of PyTorch's Bernoulli path, and the residual
-  branches fuse ``x + dropout(y)`` into one ``addcmul``;
+- dropout on CPU thresholds 16-bit random integers (four per int64 draw) instead of
+  PyTorch's Bernoulli path, and the residual branches fuse ``x + dropout(y)`` into one
+  ``addcmul``;
 - masked patches are replaced with :func:`torch.where`, not boolean-indexed assignment, so the
   forward pass traces and compiles (``torch.compile``) and runs under ``torch.autocast``.
 
@@ -63,24 +64,49 @@ _POS_KERNEL, _POS_PADDING = (19, 7), (9, 3)
 # --------------------------------------------------------------------------------------------
 
 
+# Dropout draws 16 random bits per element: the keep probability is rounded to a multiple of
+# 2**-16 (p = 0.1 drops with probability 0.100006) and the scale uses the rounded value, so
+# the output stays unbiased.
+_DROP_BITS = 16
+_DROP_LEVELS = 1 << _DROP_BITS
+
+
 def _keep_mask(x: Tensor, p: float) -> Tensor:
-    """Float mask of x's shape: 1 / (1 - p) with probability 1 - p, else 0 (CPU dropout)."""
-    keep = torch.rand(x.shape, dtype=torch.float32, device=x.device).ge_(p).mul_(1.0 / (1.0 - p))
-    return keep.to(x.dtype)
+    """Float mask of x's shape: 1 / (1 - p) with probability 1 - p, else 0 (CPU dropout).
+
+    PyTorch's CPU RNG costs about 3 ns per float drawn by ``torch.rand``; a full-range int64
+    draw costs about as much and gives four 16-bit lanes, which are compared with the integer
+    threshold of ``p``: a third of the cost, for a 2**-16 rounding of ``p``.
+    """
+    n = x.numel()
+    levels = round(p * _DROP_LEVELS)  # dropped lanes out of 2**16
+    words = torch.empty(-(-n // 4), dtype=torch.int64, device=x.device).random_(-(2**63), None)
+    lanes = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-2**15, 2**15)
+    keep = lanes >= levels - _DROP_LEVELS // 2
+    return keep.to(x.dtype).mul_(_DROP_LEVELS / (_DROP_LEVELS - levels))
+
+
+def _fast_dropout_applies(x: Tensor, p: float) -> bool:
+    """Whether :func:`_keep_mask` serves ``x``: on CPU, eager, and p not rounded to 0 or 1."""
+    levels = round(p * _DROP_LEVELS)
+    return (
+        x.device.type == "cpu" and not torch.compiler.is_compiling() and 0 < levels < _DROP_LEVELS
+    )
 
 
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """Inverted dropout, as :func:`torch.nn.functional.dropout`, faster on CPU.
 
     Each element is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``. On CPU,
-    PyTorch's dropout draws a Bernoulli mask, divides it and multiplies (about 10 ns per
-    element); drawing uniforms and thresholding them in place costs about half of that and
-    keeps the same kind of float mask for backward. Other devices use the fused kernel of
-    :func:`torch.nn.functional.dropout`, and so does ``torch.compile`` (Inductor fuses it).
+    PyTorch's dropout draws a Bernoulli mask, divides it and multiplies (about 6 ns per
+    element for the mask alone); :func:`_keep_mask` makes the same kind of float mask from 16
+    random bits per element in about 1.4 ns, with ``p`` rounded to a multiple of 2**-16.
+    Other devices use the fused kernel of :func:`torch.nn.functional.dropout`, and so does
+    ``torch.compile`` (Inductor fuses it).
     """
     if not training or p == 0.0:
         return x
-    if x.device.type != "cpu" or torch.compiler.is_compiling():
+    if not _fast_dropout_applies(x, p):
         return F.dropout(x, p, True)
     return x * _keep_mask(x, p)
 
@@ -89,7 +115,7 @@ def residual_dropout(x: Tensor, y: Tensor, p: float, training: bool = True) -> T
     """``x + dropout(y)`` in one pass on CPU (``torch.addcmul``)."""
     if not training or p == 0.0:
         return x + y
-    if y.device.type != "cpu" or torch.compiler.is_compiling():
+    if not _fast_dropout_applies(y, p):
         return x + F.dropout(y, p, True)
     return torch.addcmul(x, y, _keep_mask(y, p))
 
@@ -101,6 +127,10 @@ class Dropout(nn.Dropout):
         return dropout(x, self.p, self.training)
 
 
+# On CPU, sequences up to this length go through attention_math (see attention()).
+CPU_MATH_MAX_LEN = 32
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
     """Softmax attention of (batch, heads, seq, D) tensors with scale 1/sqrt(D).
 
@@ -109,12 +139,14 @@ def attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor
     - :func:`torch.nn.functional.scaled_dot_product_attention` by default (fused kernels);
     - on CUDA with D not a multiple of 8 (25 for CBraMod), :func:`padded_sdpa`, so the fused
       kernels accept it;
-    - on CPU with attention dropout, :func:`attention_math`: there SDPA falls back to its
-      unfused path anyway, with PyTorch's slow CPU dropout and a softmax over rows of 10-12
-      scores.
+    - on CPU, :func:`attention_math` with attention dropout (SDPA falls back to its unfused
+      path then, with PyTorch's slow CPU dropout and a softmax over short rows), and for
+      sequences of at most ``CPU_MATH_MAX_LEN`` keys: CBraMod attends over 10-30 patches and
+      up to a few dozen channels, where the flash kernel's blocking costs more than it saves
+      (measured 1.3-2.2x slower than attention_math at 10-30 keys, faster from about 40).
     """
     if q.device.type == "cpu":
-        if dropout_p > 0.0:
+        if dropout_p > 0.0 or k.shape[-2] <= CPU_MATH_MAX_LEN:
             return attention_math(q, k, v, dropout_p)
         return F.scaled_dot_product_attention(q, k, v)
     if q.device.type == "cuda" and q.shape[-1] % 8:
@@ -215,8 +247,9 @@ class AxialAttention(nn.Module):
     ``axis=2`` across patches (temporal attention, ``self_attn_t``). The parameters carry the
     names and layout of :class:`torch.nn.MultiheadAttention` (``in_proj_weight`` (3E, E) with
     the q, k, v rows stacked, ``in_proj_bias``, ``out_proj``), so official weights load
-    unchanged. The input projection is done by :class:`EncoderLayer` for both halves at once;
-    this module maps the projected q/k/v to attention and output projection.
+    unchanged. :class:`EncoderLayer` projects its half of the features with
+    :meth:`head_major_in_proj`; :meth:`attend` maps the projected q/k/v to attention and the
+    output projection.
     """
 
     def __init__(self, dim: int, n_heads: int, axis: Literal[1, 2], dropout: float):
@@ -293,16 +326,10 @@ class EncoderLayer(nn.Module):
 
     def criss_cross_attention(self, x: Tensor) -> Tensor:
         """Spatial attention on the first half of the features, temporal on the second."""
-        b, c, p, d = x.shape
         half = self.half
-        (w_s, b_s), (w_t, b_t) = (m.head_major_in_proj() for m in (self.self_attn_s, self.self_attn_t))
-        weight = torch.stack((w_s, w_t)).transpose(1, 2)  # (2, E, 3E)
-        bias = torch.stack((b_s, b_t)).unsqueeze(1)  # (2, 1, 3E)
-        # Both halves of every token as a (2, N, E) strided view: one batched matmul, no copy.
-        halves = x.reshape(b * c * p, 2, half).transpose(0, 1)
-        qkv_s, qkv_t = torch.baddbmm(bias, halves, weight).view(2, b, c, p, 3 * half).unbind(0)
-        spatial = self.self_attn_s.attend(qkv_s)
-        temporal = self.self_attn_t.attend(qkv_t)
+        # Each half is read in place (a strided view with a row stride of d): no slicing copy.
+        spatial = self.self_attn_s.attend(F.linear(x[..., :half], *self.self_attn_s.head_major_in_proj()))
+        temporal = self.self_attn_t.attend(F.linear(x[..., half:], *self.self_attn_t.head_major_in_proj()))
         return torch.cat((spatial, temporal), dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -311,7 +338,7 @@ class EncoderLayer(nn.Module):
         training = self.training
         x = residual_dropout(x, self.criss_cross_attention(self.norm1(x)), self.dropout1.p, training)
         hidden = F.gelu(self.linear1(self.norm2(x)))
-        if training and self.dropout.p > 0.0 and hidden.device.type == "cpu" and not torch.compiler.is_compiling():
+        if training and self.dropout.p > 0.0 and _fast_dropout_applies(hidden, self.dropout.p):
             # In place: GELU's backward needs its input, not its output.
             hidden = hidden.mul_(_keep_mask(hidden, self.dropout.p))
         else:
