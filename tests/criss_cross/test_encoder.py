@@ -13,6 +13,7 @@ from torch import nn
 
 from criss_cross import CrissCrossEncoder, EncoderConfig
 from criss_cross.encoder import (
+    CPU_MATH_MAX_LEN,
     EncoderLayer,
     attention,
     attention_math,
@@ -259,13 +260,26 @@ def test_layer_matches_the_authors_layout_in_float64():
         torch.testing.assert_close(layer(x), _authors_layer_forward(layer, x), rtol=1e-12, atol=1e-12)
 
 
-def test_attention_paths_agree():
-    q, k, v = (torch.randn(3, 4, 7, 25, dtype=torch.float64) for _ in range(3))
+@pytest.mark.parametrize("length", [7, CPU_MATH_MAX_LEN, CPU_MATH_MAX_LEN + 9])
+def test_attention_paths_agree(length):
+    # on CPU, attention() takes attention_math up to CPU_MATH_MAX_LEN keys and SDPA beyond
+    q, k, v = (torch.randn(3, 4, length, 25, dtype=torch.float64) for _ in range(3))
     ref = F.scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(attention_math(q, k, v, 0.0), ref)
     torch.testing.assert_close(padded_sdpa(q, k, v), ref)
     torch.testing.assert_close(attention(q, k, v), ref)
     assert padded_sdpa(q, k, v).shape == q.shape
+
+
+def test_float64_input_keeps_a_float64_spectrum():
+    model = CrissCrossEncoder(SMALL).double().eval()
+    x = _x(2, 3, 4).double()
+    seen = []
+    model.patch_embedding.spectral_proj.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        model(x)
+    assert seen[0].dtype == torch.float64
+    torch.testing.assert_close(seen[0], torch.fft.rfft(x, dim=-1, norm="forward").abs(), rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------------------------------

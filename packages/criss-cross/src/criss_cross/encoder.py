@@ -231,8 +231,10 @@ class PatchEmbedding(nn.Module):
         emb = self.proj_in(x.reshape(b, 1, c * p, s))  # (B, 25, C*P, S/25)
         emb = emb.permute(0, 2, 1, 3).reshape(b, c, p, self.d_model)
 
-        # Spectral branch (computed in float32: FFTs of low-precision tensors are limited).
-        spectrum = torch.fft.rfft(x.float(), dim=-1, norm="forward").abs().to(emb.dtype)
+        # Spectral branch (half-precision input is lifted to float32: FFTs of low-precision
+        # tensors are limited; float64 stays float64).
+        xf = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        spectrum = torch.fft.rfft(xf, dim=-1, norm="forward").abs().to(emb.dtype)
         emb = emb + self.spectral_proj(spectrum)
 
         # Positional encoding: (B, C, P, d) seen as a channels-last (B, d, C, P) image.
