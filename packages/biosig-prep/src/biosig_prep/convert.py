@@ -77,6 +77,7 @@ import numpy as np
 from biosig_prep import __version__
 from biosig_prep.config import PrepConfig
 from biosig_prep.processing import process_dreamer_trial, process_recording
+from biosig_prep.progress import progress_bar
 from biosig_prep.readers import ReadError, SourceFile, discover, read_dreamer, read_source
 from biosig_prep.recording import ProcessedRecord
 from biosig_prep.store import (
@@ -908,24 +909,9 @@ class _Progress:
     """A rich progress bar over source files (a no-op when disabled)."""
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(TextColumn("[bold]converting"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("files"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[note]}"),
-                                 console=Console(stderr=True))
-            self._task = self._bar.add_task("convert", total=total, completed=done, note="")
+        self._bar = progress_bar(enabled, "files", "{task.fields[note]}")
+        if self._bar is not None:
+            self._task = self._bar.add_task("converting", total=total, completed=done, note="")
             self._bar.start()
 
     def advance(self, n: int, note: str) -> None:

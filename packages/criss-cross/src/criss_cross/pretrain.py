@@ -607,22 +607,11 @@ def _run(config, out, resume, progress, dist_info, encoder_cls, loss_cls, dual_m
     t_run = time.perf_counter()
     epoch = 0
 
-    bar = None
-    if show:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    from biosig_prep.progress import progress_bar  # biosig-prep is heavy to import
 
-        bar = Progress(TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("loss {task.fields[loss]:.4f}"),
-                       TextColumn("(zeros {task.fields[zero]:.4f})"),
-                       TextColumn("{task.fields[sps]:.0f} samples/s"),
-                       TimeElapsedColumn(), TimeRemainingColumn())
+    bar = progress_bar(show, "loss {task.fields[loss]:.4f}", "(zeros {task.fields[zero]:.4f})",
+                       "{task.fields[sps]:.0f} samples/s")
+    if bar is not None:
         task = bar.add_task("pretrain", total=total_steps, completed=start_step, loss=float("nan"),
                             zero=float("nan"), sps=0.0)
         bar.start()

@@ -141,27 +141,10 @@ class _Progress:
     """A rich progress display on stderr, or nothing."""
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._p = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+        from biosig_prep.progress import progress_bar  # biosig-prep is heavy to import
 
-            self._p = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
+        self.enabled = enabled
+        self._p = progress_bar(enabled)
 
     def __enter__(self) -> _Progress:
         if self._p is not None:
