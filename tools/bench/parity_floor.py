@@ -13,7 +13,8 @@ machine, the max abs error of:
 If (1) disagrees with itself by more than a tolerance, that tolerance is below float32
 reproducibility of the reference itself, and no implementation can be held to it.
 
-Usage: python tools/bench/parity_floor.py [--fixture PATH]
+Usage: python tools/bench/parity_floor.py [--fixture PATH]  (default: $BIOSIG_SHARED_DATA or
+../shared/data, then reference/cbramod_reference.npz)
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_FIXTURE = HERE.parents[1].parent / "shared" / "data" / "reference" / "cbramod_reference.npz"
+sys.path.insert(0, str(HERE))
+
+import bench_encoder as be  # noqa: E402
+
+from criss_cross import EncoderConfig, load_cbramod_checkpoint  # noqa: E402
+
+SHARED_DATA = Path(os.environ.get("BIOSIG_SHARED_DATA", HERE.parents[2] / "shared" / "data"))
+DEFAULT_FIXTURE = SHARED_DATA / "reference" / "cbramod_reference.npz"
 
 # name -> (environment, torch threads, oneDNN enabled)
 VARIANTS = {
@@ -51,10 +59,6 @@ def _load(fixture: Path) -> tuple[dict, dict]:
 
 
 def _run(kind: str, ref: dict, state: dict, dtype: torch.dtype) -> dict[str, np.ndarray]:
-    sys.path.insert(0, str(HERE))
-    import bench_encoder as be
-    from criss_cross import EncoderConfig, load_cbramod_checkpoint
-
     if kind == "ours":
         model = load_cbramod_checkpoint(state, EncoderConfig())
     else:
