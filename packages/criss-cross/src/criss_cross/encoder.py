@@ -14,8 +14,9 @@ differs is how the work is done:
   and temporal (across patches) attention inputs are plain strided views;
 - attention runs through :func:`torch.nn.functional.scaled_dot_product_attention` on those
   views, whose output already has the (B, C, P, features) layout: no transposes, no
-  ``.contiguous()`` copies (CPU training with attention dropout, where SDPA has no fused
-  kernel, uses :func:`attention_math`, whose matmuls copy q, k and v once);
+  ``.contiguous()`` copies. On CPU, training with attention dropout (where SDPA has no fused
+  kernel) and sequences of up to 32 tokens (where the fused kernel is slower) use
+  :func:`attention_math`, whose matmuls copy q, k and v once;
 - dropout on CPU thresholds 16-bit random integers (four per int64 draw) instead of
   PyTorch's Bernoulli path, and the residual branches fuse ``x + dropout(y)`` into one
   ``addcmul``;
