@@ -32,6 +32,13 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # the folder itself is gone or is not a folder
+        pass
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview, *,
                        durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (the parent folder is created if needed).
@@ -50,10 +57,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     if durable:
         fsync_dir(path.parent)
