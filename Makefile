@@ -9,7 +9,7 @@ TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-*.whl))
 TORCH_SPEC  := $(if $(TORCH_WHEEL),$(TORCH_WHEEL),torch>=2.4)
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint typecheck check bench install clean
 
 install: $(STAMP)
 
@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml requirements-dev.txt packages/*/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e packages/biosig-prep -e packages/criss-cross \
-		-e packages/fusion-emotion -r requirements-dev.txt
+	# fusion-emotion names its siblings by path, so this brings all three and their deps;
+	# then the three are replaced by editable installs (pip refuses both in one command).
+	$(BIN)/python -m pip install -q ./packages/fusion-emotion -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e packages/biosig-prep -e packages/criss-cross \
+		-e packages/fusion-emotion
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,6 +32,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check packages tools tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck
 
 bench: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH bash tools/bench/run_all.sh
