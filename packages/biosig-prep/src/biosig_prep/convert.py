@@ -94,6 +94,7 @@ from biosig_prep.store import (
     auto_block_size,
     auto_shard_size,
     chunk_key,
+    codec_for,
     small_chunk_bytes,
 )
 
@@ -204,7 +205,7 @@ class _RunSpec:
     url: str
     storage_options: dict | None
     config_json: str
-    codec: WindowCodec
+    codecs: dict[str, WindowCodec]  # by modality
     part_bytes: int
     memory_bytes: int  # encoded bytes a batch keeps in memory before it spills to staging
     threads: int | None  # DREAMER trial threads per task (None: the worker's CPU count)
@@ -314,6 +315,7 @@ class _Staged:
     start: np.ndarray
     record: np.ndarray  # row within the batch
     mask: np.ndarray  # (n, C)
+    pmask: np.ndarray  # (n, P) patch mask
     parts: list[str]
     mem: list[bytes] | None = None
 
@@ -340,7 +342,7 @@ class _Staged:
     def index_bytes(self) -> bytes:
         buf = _io.BytesIO()
         np.savez(buf, sizes=self.sizes, part=self.part, offset=self.offset, start=self.start,
-                 record=self.record, mask=self.mask)
+                 record=self.record, mask=self.mask, pmask=self.pmask)
         return buf.getvalue()
 
     @classmethod
@@ -373,6 +375,7 @@ class _StreamStage:
         self.offsets: list[int] = []  # in the window's part file
         self.starts: list[np.ndarray] = []
         self.masks: list[np.ndarray] = []
+        self.pmasks: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
         self.entries: list[list[int]] = []  # [row, n_windows, channel variant]
         self.variants: list[tuple[str, ...]] = []
@@ -384,9 +387,8 @@ class _StreamStage:
             self.variants.append(channels)
         if not self.info:
             self.info = {"modality": sw.modality, "fs": int(sw.fs), "units": sw.units}
-        windows = np.ascontiguousarray(sw.windows, dtype="<f4")
-        n = int(windows.shape[0])
-        encoded = [self.batch.codec.encode(w) for w in windows]
+        n = int(sw.windows.shape[0])
+        encoded = self.batch.codecs[sw.modality].encode_many(sw.windows)
         size = sum(map(len, encoded))
         self.pending += encoded
         self.pending_bytes += size
@@ -398,6 +400,8 @@ class _StreamStage:
         if n:
             self.starts.append(np.asarray(sw.start, dtype=np.int64))
             self.masks.append(np.asarray(sw.channel_mask, dtype=bool))
+            self.pmasks.append(np.ones((n, sw.windows.shape[2]), bool) if sw.patch_mask is None
+                               else np.asarray(sw.patch_mask, dtype=bool))
             self.rows.append(np.full(n, row, dtype=np.int64))
 
     def spill(self, final: bool) -> None:
@@ -441,7 +445,9 @@ class _StreamStage:
                                 else np.zeros(0, np.int64)),
                          record=(np.concatenate(self.rows) if self.rows
                                  else np.zeros(0, np.int64)),
-                         mask=masks, parts=self.parts, mem=mem)
+                         mask=masks, pmask=(np.concatenate(self.pmasks) if self.pmasks
+                                            else np.zeros((0, 0), bool)),
+                         parts=self.parts, mem=mem)
         info = {**self.info, "variants": [list(v) for v in self.variants],
                 "entries": self.entries, "count": n}
         return info, staged
@@ -451,7 +457,7 @@ class _BatchStage:
     """The output of one batch task as it is produced."""
 
     def __init__(self, spec: _RunSpec, batch: _Batch, io: RawIO) -> None:
-        self.io, self.codec = io, spec.codec
+        self.io, self.codecs = io, spec.codecs
         self.part_bytes, self.memory_bytes = spec.part_bytes, spec.memory_bytes
         self.batch = batch
         self.data = f"{batch.prefix}/data"
@@ -656,7 +662,7 @@ def _trim_memory() -> None:
 def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[int, Any]
                         ) -> None:
     chunks: list = []
-    records, starts, masks = [], [], []
+    records, starts, masks, pmasks = [], [], [], []
     c = len(s.channels)
     for piece in block.pieces:
         staged = by_batch[piece.batch]
@@ -668,6 +674,7 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
         records.append(staged.record[sl] + piece.row0)
         starts.append(staged.start[sl])
         masks.append(staged.mask[sl, :c])
+        pmasks.append(staged.pmask[sl])
     if len(chunks) != block.hi - block.lo:
         raise RuntimeError(f"block {block.index} of {s.name}: {len(chunks)} windows found, "
                            f"{block.hi - block.lo} expected")
@@ -679,6 +686,7 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
     io.put(keys["record"], small_chunk_bytes(np.concatenate(records), s.block_size, "<i8"))
     io.put(keys["start"], small_chunk_bytes(np.concatenate(starts), s.block_size, "<i8"))
     io.put(keys["channel_mask"], small_chunk_bytes(np.concatenate(masks), s.block_size, "|b1"))
+    io.put(keys["patch_mask"], small_chunk_bytes(np.concatenate(pmasks), s.block_size, "|b1"))
 
 
 def _write_label_block(io: RawIO, block: _Block, by_batch: dict[int, Any]) -> None:
@@ -1013,7 +1021,8 @@ class _Driver:
                           n_patches=self.config.n_patches, patch_size=self.config.patch_size,
                           shard_size=k,
                           block_size=auto_block_size(k, window_bytes, self.block_bytes))
-        self.writer.ensure_stream(spec, self.spec.codec)
+        self.writer.ensure_stream(spec, self.spec.codecs[spec.modality],
+                                  self.config.tail.model_dump(mode="json"))
         table = self.tables[name] = _Table(name=name, block_size=spec.block_size, stream=spec)
         return table
 
@@ -1265,7 +1274,6 @@ def convert(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     part_bytes: int = DEFAULT_PART_BYTES,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
-    codec: WindowCodec | None = None,
     threads: int | None = None,
     processes: bool | None = None,
 ) -> ConvertSummary:
@@ -1289,9 +1297,9 @@ def convert(
         folder that is not one is never deleted).
     storage_options : fsspec options for ``dst`` (credentials, endpoint, ...).
     batch_size : source files per processing task. shard_bytes / block_bytes : target raw bytes
-        of one shard and of one write task; part_bytes : size of a part of encoded windows;
-        codec : window compression. These fix the layout and are part of the fingerprint (resume needs the
-        same values).
+        of one shard and of one write task; part_bytes : size of a part of encoded windows.
+        These fix the layout and are part of the fingerprint (resume needs the same values);
+        the window encoding comes from ``config.encoding``.
     memory_bytes : encoded bytes a batch keeps in memory; beyond that it spills them to the
         staging area in the store (not part of the fingerprint).
     threads : threads for the trials of a DREAMER file (default: the worker's CPU count).
@@ -1303,7 +1311,8 @@ def convert(
     """
     t0 = time.perf_counter()
     config = config or PrepConfig()
-    codec = codec or WindowCodec()
+    codecs = {m: codec_for(m, config.encoding.dtype, config.encoding.steps())
+              for m in ("ecg", "eeg")}
     url = os.fspath(dst)
     if scheduler is not None and workers is not None:
         raise ValueError("give workers or scheduler, not both")
@@ -1317,7 +1326,8 @@ def convert(
                          "are aligned with every stream); convert them into a store of their own")
     batches = [_Batch(i, b) for i, b in enumerate(plan_batches(found, batch_size))]
     layout = {"batch_size": batch_size, "shard_bytes": shard_bytes, "block_bytes": block_bytes,
-              "part_bytes": part_bytes, "codec": asdict(codec)}
+              "part_bytes": part_bytes,
+              "codecs": {m: asdict(c) for m, c in codecs.items()}}
     fingerprint = _fingerprint(found, config, layout)
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
@@ -1333,6 +1343,7 @@ def convert(
                   "batches": len(batches), "layout": layout}
     if mode == "fresh":
         writer.create({"schema": SCHEMA_VERSION, "version": __version__,
+                       "generation": uuid.uuid4().hex,
                        "config": config.model_dump(mode="json"), "complete": False,
                        "summary": None, "conversion": conversion})
         writer.ensure_group(STAGING, {"note": "staging area of an unfinished biosig-prep "
@@ -1343,7 +1354,7 @@ def convert(
         writer.update_attrs(complete=False, conversion=conversion)
 
     spec = _RunSpec(url=url, storage_options=storage_options,
-                    config_json=config.model_dump_json(), codec=codec, part_bytes=part_bytes,
+                    config_json=config.model_dump_json(), codecs=codecs, part_bytes=part_bytes,
                     memory_bytes=memory_bytes, threads=threads)
     driver = _Driver(spec, writer, config, batches, summary, shard_bytes, block_bytes)
     if mode == "resume":
