@@ -1,7 +1,7 @@
 """The ``biosig-prep`` command line: ``convert``, ``inspect`` and ``synth``.
 
 Each command only parses its options and calls a plain function (:func:`biosig_prep.convert`,
-:func:`biosig_prep.inspect.describe_store`, the synth generators) that tests and notebooks use
+:func:`biosig_prep.summary.describe_store`, the synth generators) that tests and notebooks use
 directly.
 
 Exit codes of ``convert``: 0 every record converted; 1 an error (bad option value or config,
@@ -181,7 +181,7 @@ def inspect(
 ) -> None:
     """Summarize a store (records ok/skipped with reasons, windows per stream, rates, leads,
     config); exit code 1 if STORE is not a biosig-prep store."""
-    from biosig_prep.inspect import describe_store, render_text
+    from biosig_prep.summary import describe_store, render_text
     from biosig_prep.store import StoreError
 
     try:

@@ -1343,7 +1343,7 @@ def convert(
                   "batches": len(batches), "layout": layout}
     if mode == "fresh":
         writer.create({"schema": SCHEMA_VERSION, "version": __version__,
-                       "generation": uuid.uuid4().hex,
+                       "generation": fingerprint[:16],
                        "config": config.model_dump(mode="json"), "complete": False,
                        "summary": None, "conversion": conversion})
         writer.ensure_group(STAGING, {"note": "staging area of an unfinished biosig-prep "

@@ -175,6 +175,11 @@ def _check_range(windows: np.ndarray, modality: str, config: PrepConfig, where: 
 
 def _too_short(n_times: int, fs: float, config: PrepConfig, rates: Sequence[int]) -> str:
     shortest = max(rates)  # the highest rate has the shortest window in seconds
+    if config.tail.policy == "pad":
+        need = max(1, int(np.ceil(config.tail.min_valid_fraction * config.n_patches - 1e-9)))
+        return (f"too short: {n_times / fs:g} s gives no window at any rate (shortest "
+                f"{need * config.patch_size / shortest:g} s at {shortest} Hz: {need} of "
+                f"{config.n_patches} patches, tail policy pad)")
     return (f"too short: {n_times / fs:g} s is less than one window at every rate "
             f"(shortest {config.window_samples / shortest:g} s at {shortest} Hz)")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -33,11 +34,18 @@ except ImportError:  # pragma: no cover - exercised through RawIO(internals=Fals
 __all__ = ["RawIO", "open_raw_store", "quiet", "HAVE_INTERNALS"]
 
 
+_QUIET = threading.RLock()
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Silence two zarr warnings about things the layout relies on on purpose: variable-length
-    strings (records/) and the numcodecs fixed-scale codec, neither in the v3 core spec yet."""
-    with warnings.catch_warnings():
+    strings (records/) and the numcodecs fixed-scale codec, neither in the v3 core spec yet.
+
+    ``warnings.catch_warnings`` swaps a process-wide filter list, so two threads inside it at
+    once restore each other's state; the lock keeps one thread at a time in here (reader
+    threads open their stores concurrently)."""
+    with _QUIET, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr")
         try:
             from zarr.core.dtype.common import UnstableSpecificationWarning

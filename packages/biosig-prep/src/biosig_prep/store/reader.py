@@ -126,12 +126,16 @@ class ShardReader:
                     block = np.asarray(self.array[j * k + lo: j * k + hi], dtype=np.float32)
                 for r, d in zip(local, ds, strict=True):
                     d.view(np.float32)[...] = block[r - lo].reshape(-1)
+            if self.check is not None:
+                self.check()
             return
         blobs = self.io.get_many(self.shard_keys(shards))
         for j, blob in zip(shards, blobs, strict=True):
             local, ds = by_shard[j]
             raw = None if blob is None else np.frombuffer(blob, dtype=np.uint8)
             self.decoder.decode_rows(raw, local, ds, shard=j)
+        if self.check is not None:  # what was read is from one conversion
+            self.check()
 
 
 class Stream:

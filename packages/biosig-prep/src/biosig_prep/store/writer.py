@@ -63,6 +63,7 @@ class StoreWriter:
     def create(self, attrs: dict[str, Any]) -> None:
         """Create the root group afresh. Everything under the URL is deleted first, but never
         the destination folder itself (it may be a mount point)."""
+        self.raw.delete("zarr.json")  # first: an open reader sees the store gone, and raises
         self.raw.delete_prefix("")
         with quiet():
             self._group = zarr.open_group(store=self.raw.store, mode="w-", attributes=attrs)
