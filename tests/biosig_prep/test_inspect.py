@@ -9,8 +9,8 @@ import pytest
 
 from biosig_prep import StoreError, convert
 from biosig_prep.config import PrepConfig
-from biosig_prep.summary import describe_store, render_text
 from biosig_prep.store import STAGING, StoreWriter
+from biosig_prep.summary import describe_store, render_text
 from biosig_prep.synth.challenge import write_challenge_corpus
 from biosig_prep.synth.dreamer import write_dreamer_mat
 

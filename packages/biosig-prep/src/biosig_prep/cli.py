@@ -181,8 +181,8 @@ def inspect(
 ) -> None:
     """Summarize a store (records ok/skipped with reasons, windows per stream, rates, leads,
     config); exit code 1 if STORE is not a biosig-prep store."""
-    from biosig_prep.summary import describe_store, render_text
     from biosig_prep.store import StoreError
+    from biosig_prep.summary import describe_store, render_text
 
     try:
         desc = describe_store(store)
