@@ -20,6 +20,7 @@ reader then slices through zarr).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,6 +187,20 @@ def codec_for(modality: str, dtype: str, steps: dict[str, float]) -> WindowCodec
     return WindowCodec("int16", float(steps[modality]))
 
 
+@functools.lru_cache(maxsize=32)
+def _float32_exact(stored: np.dtype, scale: float) -> bool:
+    """Whether float32 division by ``scale`` gives zarr's float32(float64(q) / scale) for every
+    integer q of ``stored`` (checked exhaustively for int8/int16; true for the integer scales of
+    the default steps, 1000 and 5)."""
+    if stored.itemsize > 2 or float(np.float32(scale)) != scale:
+        return False
+    info = np.iinfo(stored)
+    q = np.arange(info.min, info.max + 1).astype(stored)
+    fast = q.astype(np.float32)
+    fast /= np.float32(scale)
+    return bool(np.array_equal(fast, (q / scale).astype(np.float32)))
+
+
 class ShardDecoder:
     """Decodes shards of an (N, ...) array whose chunks hold one row each, into float32 rows.
 
@@ -205,6 +220,7 @@ class ShardDecoder:
         self.index_nbytes = 16 * k + (4 if index_crc else 0)
         self.fill_value = fill_value
         self.where = where  # "<url> stream <name>" for messages
+        self.float32_exact = scale is not None and not offset and _float32_exact(stored, scale)
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any], where: str = "") -> ShardDecoder | None:
@@ -323,7 +339,10 @@ class ShardDecoder:
                 raise self._damaged(shard, f"chunk {r}: {type(exc).__name__}: {exc}") from exc
             if scratch is not None:  # exactly zarr's float32(q / scale + offset)
                 out = d.view(np.float32)
-                if self.offset:
+                if self.float32_exact:  # in place, in float32: ~5x faster, same values
+                    out[...] = scratch
+                    out /= np.float32(self.scale)
+                elif self.offset:
                     out[...] = scratch / self.scale + self.offset
                 else:
                     np.divide(scratch, self.scale, out=out, casting="same_kind")
