@@ -109,6 +109,7 @@ def convert(
     from biosig_prep import convert as run_convert
     from biosig_prep.convert import DEFAULT_BATCH_SIZE
     from biosig_prep.store import StoreError
+    from biosig_prep.store.lock import LockedError
 
     if len(paths) < 2:
         raise typer.BadParameter("give at least one SRC and the DST store", param_hint="SRC... DST")
@@ -130,7 +131,7 @@ def convert(
                               scheduler=scheduler, progress=not no_progress,
                               overwrite=overwrite,
                               batch_size=batch_size or DEFAULT_BATCH_SIZE)
-    except (OSError, ValueError, StoreError) as err:  # incl. an unreachable --scheduler
+    except (OSError, ValueError, StoreError, LockedError) as err:  # incl. an unreachable --scheduler
         _echo_err(f"error: {err}")
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
@@ -142,6 +143,8 @@ def convert(
 def _report(summary) -> int:
     """Print what a conversion did; return the exit code."""
     s = summary
+    if getattr(s, "lock_note", ""):
+        _echo_err(f"note: {s.lock_note}")
     if s.already_complete:
         typer.echo(f"{s.url} is already complete (same sources and settings): nothing to do")
     else:

@@ -17,6 +17,7 @@ from biosig_prep.config import PrepConfig
 from biosig_prep.readers import SourceFile, discover
 from biosig_prep.store import (
     SCHEMA_VERSION,
+    SOURCES,
     STAGING,
     RawIO,
     WindowCodec,
@@ -91,6 +92,7 @@ class ConvertSummary:
     batches: int = 0
     batches_resumed: int = 0  # batches found finished by an earlier, interrupted run
     already_complete: bool = False  # the store was complete already: nothing was done
+    lock_note: str = ""  # set when a killed run's stale writer lock was taken over
     seconds: float = 0.0
 
     def store_summary(self) -> dict[str, Any]:
@@ -211,12 +213,50 @@ def _discover_each(sources: Sequence[str | os.PathLike | SourceFile], fmt: str
     return found, problems
 
 
-def _fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any]
-                 ) -> str:
+SOURCES_KEY = SOURCES  # what each source file was (size, mtime) when converted
+
+
+def source_stats(sources: Sequence[SourceFile]) -> dict[str, list[int]]:
+    """``path -> [size, mtime_ns]`` of every file a source is read from (a WFDB header and its
+    ``.mat`` / ``.dat`` signal file; ``[-1, -1]`` for a file that cannot be stat'ed)."""
+    out: dict[str, list[int]] = {}
+    for src in sources:
+        base = os.path.splitext(src.path)[0]
+        paths = [src.path] + [p for p in (base + ".mat", base + ".dat")
+                              if p != src.path and os.path.exists(p)]
+        for path in paths:
+            try:
+                st = os.stat(path)
+                out[path] = [int(st.st_size), int(st.st_mtime_ns)]
+            except OSError:
+                out[path] = [-1, -1]
+    return out
+
+
+def changed_sources(before: dict[str, list[int]], now: dict[str, list[int]]) -> list[str]:
+    """One line per file that differs between two :func:`source_stats` (changed, new, gone)."""
+    lines = []
+    for path in sorted(set(before) | set(now)):
+        a, b = before.get(path), now.get(path)
+        if a is None:
+            lines.append(f"{path} (new)")
+        elif b is None:
+            lines.append(f"{path} (no longer a source)")
+        elif list(a) != list(b):
+            what = (f"size {a[0]} -> {b[0]}" if a[0] != b[0] else "modified")
+            lines.append(f"{path} ({what})")
+    return lines
+
+
+def _fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any],
+                 stats: dict[str, list[int]] | None = None) -> str:
+    """The identity of a run: settings, layout, and every source by path, size and mtime."""
     h = hashlib.sha256()
     h.update(json.dumps({"schema": SCHEMA_VERSION, "version": __version__,
                          "config": config.model_dump(mode="json"), "layout": layout},
                         sort_keys=True).encode())
     for src in sources:
         h.update(f"\n{src.path}\t{src.format}\t{src.record_id}".encode())
+    h.update(json.dumps(stats if stats is not None else source_stats(sources),
+                        sort_keys=True).encode())
     return h.hexdigest()

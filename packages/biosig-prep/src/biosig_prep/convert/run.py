@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import deque
@@ -14,6 +15,7 @@ from biosig_prep.config import PrepConfig
 from biosig_prep.convert.driver import _Driver, _Progress, load_markers
 from biosig_prep.convert.executors import start_executor
 from biosig_prep.convert.plan import (
+    SOURCES_KEY,
     ConvertSummary,
     Layout,
     _Batch,
@@ -21,7 +23,9 @@ from biosig_prep.convert.plan import (
     _fingerprint,
     _RunSpec,
     _stream_order,
+    changed_sources,
     plan_batches,
+    source_stats,
 )
 from biosig_prep.readers import SourceFile
 from biosig_prep.store import (
@@ -31,6 +35,7 @@ from biosig_prep.store import (
     StoreWriter,
     codec_for,
 )
+from biosig_prep.store.lock import WriterLock
 
 
 def convert(
@@ -101,12 +106,33 @@ def convert(
                          "are aligned with every stream); convert them into a store of their own")
     batches = [_Batch(i, b) for i, b in enumerate(plan_batches(found, layout.batch_size))]
     knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
-    fingerprint = _fingerprint(found, config, knobs)
+    stats = source_stats(found)
+    fingerprint = _fingerprint(found, config, knobs, stats)
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
 
     writer = StoreWriter(url, storage_options)
-    mode = _start_mode(url, writer, fingerprint, resume=resume, overwrite=overwrite)
+    if writer.read_attrs() is None and not writer.is_empty():
+        raise StoreError(f"{url} exists and is not a Zarr store; refusing to write into it "
+                         "(choose another destination)")
+    lock = WriterLock(writer.raw, url)
+    lock.acquire()  # one writer at a time (a stale lock of a killed run is taken over)
+    try:
+        summary.lock_note = lock.note
+        return _convert_locked(url, writer, found, batches, config, codecs, knobs, stats,
+                               fingerprint, summary, t0, resume=resume, overwrite=overwrite,
+                               layout=layout, workers=workers, scheduler=scheduler,
+                               processes=processes, progress=progress,
+                               storage_options=storage_options, threads=threads)
+    finally:
+        lock.release()
+
+
+def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, fingerprint,
+                    summary, t0, *, resume, overwrite, layout, workers, scheduler, processes,
+                    progress, storage_options, threads) -> ConvertSummary:
+    """The rest of :func:`convert`, under the writer lock."""
+    mode = _start_mode(url, writer, fingerprint, stats, resume=resume, overwrite=overwrite)
     if mode == "complete":
         return _done_summary(url, writer, summary, resumed=0, t0=t0)
     if mode == "finalize":  # killed while finishing: only the last steps remain
@@ -122,6 +148,7 @@ def convert(
         writer.ensure_group(STAGING, {"note": "staging area of an unfinished biosig-prep "
                                               "conversion; deleted when it completes"})
         writer.ensure_records()
+        writer.raw.put(SOURCES_KEY, json.dumps(stats).encode())
     else:
         writer.open()
         writer.update_attrs(complete=False, conversion=conversion)
@@ -164,8 +191,8 @@ def convert(
     return summary
 
 
-def _start_mode(url: str, writer: StoreWriter, fingerprint: str, *, resume: bool,
-                overwrite: bool) -> str:
+def _start_mode(url: str, writer: StoreWriter, fingerprint: str, stats: dict[str, list[int]],
+                *, resume: bool, overwrite: bool) -> str:
     """What to do with ``dst``: "fresh", "resume", "finalize" or "complete" (nothing)."""
     attrs = writer.read_attrs()
     if attrs is None:
@@ -180,6 +207,19 @@ def _start_mode(url: str, writer: StoreWriter, fingerprint: str, *, resume: bool
                          "another destination or pass overwrite=True (--overwrite)")
     conversion = attrs.get("conversion") or {}
     if conversion.get("fingerprint") != fingerprint:
+        changed = []
+        before = writer.raw.get(SOURCES_KEY)
+        if before is not None:
+            try:
+                changed = changed_sources(json.loads(before), stats)
+            except ValueError:
+                changed = []
+        if changed:
+            shown = "; ".join(changed[:10]) + (f"; ... ({len(changed)} in all)"
+                                               if len(changed) > 10 else "")
+            raise StoreError(f"{url} was converted from source files that have changed since: "
+                             f"{shown}. Pass overwrite=True (--overwrite) to convert them again, "
+                             "or choose another destination")
         raise StoreError(f"{url} already holds a biosig-prep store made from other sources or "
                          "settings; choose another destination or pass overwrite=True "
                          "(--overwrite) to replace it")

@@ -104,7 +104,7 @@ def _load_npz(io: RawIO, key: str) -> dict[str, np.ndarray]:
     data = io.get(key)
     if data is None:
         raise FileNotFoundError(f"staging object {key} is missing; the conversion cannot "
-                                "resume (delete the destination and convert again)")
+                                "resume (rerun the same command with --overwrite to start it over)")
     with np.load(_io.BytesIO(data)) as npz:
         return {k: npz[k] for k in npz.files}
 

@@ -214,10 +214,12 @@ class RawIO:
 
         return sorted(sync(collect()))
 
-    def is_empty(self) -> bool:
+    def is_empty(self, ignore: Sequence[str] = ()) -> bool:
+        """Whether the store holds no object (besides those named in ``ignore``)."""
         if self._root is not None:
-            return not self._root.exists() or not any(self._root.iterdir())
-        return not self.list("")
+            return not self._root.exists() or not any(
+                p.name not in ignore for p in self._root.iterdir())
+        return not [k for k in self.list("") if k.split("/")[0] not in ignore]
 
     def delete(self, key: str) -> None:
         if self._root is not None:
@@ -227,13 +229,21 @@ class RawIO:
         else:
             sync(self.store.delete(key))
 
-    def delete_prefix(self, prefix: str) -> None:
-        """Delete everything under ``prefix``. ``""`` empties the store but never removes its
-        root folder itself (it may be a mount point, or someone else's directory)."""
+    def delete_prefix(self, prefix: str, keep: Sequence[str] = ()) -> None:
+        """Delete everything under ``prefix``. ``""`` empties the store (but the top-level
+        names in ``keep``) and never removes its root folder itself (it may be a mount
+        point, or someone else's directory)."""
+        if not prefix.strip("/") and keep and self._root is None:
+            for key in self.list(""):
+                if key.split("/")[0] not in keep:
+                    self.delete(key)
+            return
         if self._root is not None:
             base = self._root / prefix.rstrip("/")
             if base == self._root:
                 for child in list(self._root.iterdir()) if self._root.is_dir() else []:
+                    if child.name in keep:
+                        continue
                     if child.is_dir() and not child.is_symlink():
                         shutil.rmtree(child, ignore_errors=True)
                     else:

@@ -21,6 +21,8 @@ Layout::
                    encoding {dtype, step, units, max_abs_error}, tail {policy,
                    min_valid_fraction}, shards {count, nbytes: [...]} (written objects)
         labels/                  only for paired, labelled data (DREAMER): (N,) int64 arrays
+        _meta/                   a group: sources.json (path -> [size, mtime_ns] of every source
+                                 file), writer.lock (while a conversion runs: pid, host)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "SCHEMA_VERSION", "RECORDS", "LABELS", "STAGING", "LOCK", "RECORD_COLUMNS", "RECORDS_CHUNK",
+    "SCHEMA_VERSION", "RECORDS", "LABELS", "STAGING", "LOCK", "META", "SOURCES", "RECORD_COLUMNS", "RECORDS_CHUNK",
     "LABELS_CHUNK", "EMPTY_CHUNK", "StreamSpec", "chunk_key", "auto_shard_size",
     "auto_block_size", "small_chunk_bytes", "is_stream_name", "SMALL_ARRAYS", "DamagedShardError",
 ]
@@ -41,7 +43,9 @@ SCHEMA_VERSION = 2
 RECORDS = "records"
 LABELS = "labels"
 STAGING = "_convert"  # private group of an unfinished conversion, removed when it completes
-LOCK = "_writer.lock"  # the one writer's lock object (see biosig_prep.store.lock)
+META = "_meta"  # a plain Zarr group for the store's own records (not a stream)
+LOCK = f"{META}/writer.lock"  # the one writer's lock object (see biosig_prep.store.lock)
+SOURCES = f"{META}/sources.json"  # size and mtime of every source file when converted
 RECORD_COLUMNS: dict[str, str] = {
     "id": "str", "source": "str", "path": "str", "status": "str", "metadata": "str",
     "fs": "float64", "n_samples": "int64",

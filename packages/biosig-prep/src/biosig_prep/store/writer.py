@@ -20,6 +20,7 @@ from biosig_prep.store.io import RawIO, open_raw_store, quiet
 from biosig_prep.store.layout import (
     LABELS,
     LABELS_CHUNK,
+    META,
     RECORD_COLUMNS,
     RECORDS,
     RECORDS_CHUNK,
@@ -58,15 +59,16 @@ class StoreWriter:
         return dict(meta.get("attributes") or {}) if meta.get("node_type") == "group" else {}
 
     def is_empty(self) -> bool:
-        return self.raw.is_empty()
+        """Whether nothing but a writer lock is there."""
+        return self.raw.is_empty(ignore=(META,))
 
     def create(self, attrs: dict[str, Any]) -> None:
         """Create the root group afresh. Everything under the URL is deleted first, but never
         the destination folder itself (it may be a mount point)."""
         self.raw.delete("zarr.json")  # first: an open reader sees the store gone, and raises
-        self.raw.delete_prefix("")
+        self.raw.delete_prefix("", keep=(META,))
         with quiet():
-            self._group = zarr.open_group(store=self.raw.store, mode="w-", attributes=attrs)
+            self._group = zarr.open_group(store=self.raw.store, mode="a", attributes=attrs)
         self._arrays.clear()
 
     def open(self) -> zarr.Group:
