@@ -102,3 +102,39 @@ def test_the_destination_root_itself_is_never_deleted(src, tmp_path, monkeypatch
     assert _convert(src, dst).records_ok == 3
     _convert(src, dst, overwrite=True)
     assert open_store(dst).complete and dst.is_dir()
+
+
+def test_verify_names_a_deleted_and_a_truncated_shard(src, tmp_path):
+    from typer.testing import CliRunner
+
+    from biosig_prep.cli import app
+    from biosig_prep.store import DamagedShardError, verify_store
+
+    dst = tmp_path / "s.zarr"
+    convert([src], dst, PrepConfig(rates=[500, 1000]), workers=0, progress=False,
+            shard_bytes=200_000)  # small shards: several per stream
+    report = verify_store(dst)
+    assert report["problems"] == [] and report["checked"] > 6
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", str(dst)])
+    assert ok.exit_code == 0 and "objects intact" in ok.output
+    shard1 = dst / "ecg@1000" / "windows" / "c" / "1" / "0" / "0" / "0"
+    shard1.unlink()
+    shard0 = dst / "ecg@500" / "windows" / "c" / "0" / "0" / "0" / "0"
+    shard0.write_bytes(shard0.read_bytes()[:-7])
+    assert verify_store(dst)["problems"] == [
+        "ecg@1000 windows shard 1: missing (ecg@1000/windows/c/1/0/0/0)",
+        f"ecg@500 windows shard 0: {shard0.stat().st_size} bytes, "
+        f"{shard0.stat().st_size + 7} written (ecg@500/windows/c/0/0/0/0)"]
+    for args in (["verify", str(dst)], ["inspect", "--verify", str(dst)]):
+        bad = runner.invoke(app, args)
+        assert bad.exit_code == 1
+        assert "damaged: ecg@1000 windows shard 1: missing" in bad.output
+    # the reader names the stream and the shard instead of giving zeros or a traceback
+    store = open_store(dst)
+    k = store.stream("ecg@1000").shard_size
+    with pytest.raises(DamagedShardError, match=r"stream ecg@1000: shard 1 is damaged \(the "
+                       "object is missing\\)"):
+        store.stream("ecg@1000").read(k, k + 1)
+    with pytest.raises(DamagedShardError, match=r"stream ecg@500: shard 0 is damaged"):
+        store.stream("ecg@500").read(0, 1)

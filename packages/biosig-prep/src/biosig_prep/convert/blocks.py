@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,14 +59,38 @@ class _Block:
 def _write_block(spec: _RunSpec, block: _Block, *data: Any) -> tuple[str, int]:
     """Write one block. ``data`` holds this table's part of each batch in ``block.batches``
     (a ``_Staged``, a labels dict, or None: read it from the staging area)."""
-    io = _io_for(spec)
+    io = _Recording(_io_for(spec))
     by_batch = dict(zip(block.batches, data, strict=True))
     if block.stream is None:
         _write_label_block(io, block, by_batch)
     else:
         _write_stream_block(io, block, block.stream, by_batch)
-    io.put(block.marker, b"")
+    # the marker says what was written: the store's record that `verify` checks against
+    io.raw.put(block.marker, json.dumps(io.written).encode())
     return block.table, block.index
+
+
+class _Recording:
+    """RawIO.put that also records ``key -> [nbytes, crc32c]`` of every object written."""
+
+    def __init__(self, raw: RawIO) -> None:
+        self.raw = raw
+        self.written: dict[str, list[int]] = {}
+
+    def put(self, key: str, data: Any) -> None:
+        import google_crc32c
+
+        pieces = data if isinstance(data, (list, tuple)) else [data]
+        crc, n = 0, 0
+        for piece in pieces:
+            crc = google_crc32c.extend(crc, bytes(piece) if isinstance(piece, memoryview)
+                                       else piece)
+            n += len(piece)
+        self.raw.put(key, pieces)
+        self.written[key] = [n, int(crc)]
+
+    def get(self, *args: Any, **kw: Any) -> Any:
+        return self.raw.get(*args, **kw)
 
 
 def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[int, Any]

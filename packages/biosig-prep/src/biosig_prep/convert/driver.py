@@ -25,6 +25,7 @@ from biosig_prep.progress import progress_bar
 from biosig_prep.store import (
     LABELS,
     LABELS_CHUNK,
+    MANIFEST,
     RECORDS_CHUNK,
     STAGING,
     RawIO,
@@ -131,6 +132,7 @@ class _Driver:
         self.reasons: Counter = Counter()
         self.executor = executor
         self.running: dict[tuple, Any] = {}  # tag -> block or (batch, table) of a spill
+        self.manifest: dict[str, list[int]] = {}  # object key -> [nbytes, crc32c] written
 
     # -- resume --------------------------------------------------------------------------
     def resume_from(self, markers: dict[int, dict[str, Any]],
@@ -138,6 +140,8 @@ class _Driver:
         """Take over what an earlier, interrupted run finished (see :func:`load_markers`)."""
         self.markers.update(markers)
         self.done_blocks |= done_blocks
+        for table, index in sorted(done_blocks):
+            self._record_block(f"{STAGING}/blocks/{table}/{index:08d}")
         self.resumed = set(self.markers)
 
     # -- tasks ---------------------------------------------------------------------------
@@ -314,6 +318,7 @@ class _Driver:
 
     def _block_done(self, block: _Block) -> None:
         self.done_blocks.add((block.table, block.index))
+        self._record_block(block.marker)
         for b in block.batches:
             self.entries[b][block.table].readers -= 1
             self._settle(b)
@@ -338,6 +343,12 @@ class _Driver:
         elif b not in self.pending and not entries:
             self.entries.pop(b, None)
 
+    def _record_block(self, marker: str) -> None:
+        """Add what a written block's marker lists to the store's manifest."""
+        data = self.io.get(marker)
+        if data:
+            self.manifest.update(json.loads(data))
+
     def finish(self) -> None:
         self._flush_rows(final=True)
         for table in self.tables.values():
@@ -345,6 +356,8 @@ class _Driver:
                 self.writer.set_stream_length(table.name, table.count)
             else:
                 self.writer.set_labels_length(table.label_keys, table.count)
+        # the record `biosig-prep verify` checks every object against
+        self.io.put(MANIFEST, json.dumps(self.manifest, sort_keys=True).encode())
         s = self.summary
         s.skipped_reasons = dict(self.reasons)
         s.windows = {name: t.count for name, t in sorted(self.tables.items(),

@@ -20,6 +20,7 @@ from biosig_prep.store.layout import (
     LABELS,
     LABELS_CHUNK,
     LOCK,
+    MANIFEST,
     META,
     RECORD_COLUMNS,
     RECORDS,
@@ -43,12 +44,13 @@ from biosig_prep.store.reader import (
     Stream,
     open_store,
 )
+from biosig_prep.store.verify import verify_store
 from biosig_prep.store.writer import StoreWriter
 
 __all__ = [
     "SCHEMA_VERSION", "StoreError", "StoreChangedError", "DamagedShardError", "Store", "Stream",
     "open_store", "ShardReader", "ShardDecoder", "StreamSpec", "WindowCodec", "codec_for",
     "EncodingRangeError", "RawIO", "StoreWriter", "open_raw_store", "chunk_key",
-    "RECORD_COLUMNS", "RECORDS", "RECORDS_CHUNK", "LABELS", "LABELS_CHUNK", "STAGING", "LOCK", "META", "SOURCES",
-    "EMPTY_CHUNK", "SMALL_ARRAYS", "auto_block_size", "auto_shard_size", "small_chunk_bytes",
+    "RECORD_COLUMNS", "RECORDS", "RECORDS_CHUNK", "LABELS", "LABELS_CHUNK", "STAGING", "LOCK", "META", "SOURCES", "MANIFEST",
+    "EMPTY_CHUNK", "verify_store", "SMALL_ARRAYS", "auto_block_size", "auto_shard_size", "small_chunk_bytes",
 ]

@@ -22,7 +22,9 @@ Layout::
                    min_valid_fraction}, shards {count, nbytes: [...]} (written objects)
         labels/                  only for paired, labelled data (DREAMER): (N,) int64 arrays
         _meta/                   a group: sources.json (path -> [size, mtime_ns] of every source
-                                 file), writer.lock (while a conversion runs: pid, host)
+                                 file), manifest.json (key -> [nbytes, crc32c] of every chunk
+                                 and shard object written; `biosig-prep verify` checks them),
+                                 writer.lock (while a conversion runs: pid, host)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "SCHEMA_VERSION", "RECORDS", "LABELS", "STAGING", "LOCK", "META", "SOURCES", "RECORD_COLUMNS", "RECORDS_CHUNK",
+    "SCHEMA_VERSION", "RECORDS", "LABELS", "STAGING", "LOCK", "META", "SOURCES", "MANIFEST", "RECORD_COLUMNS", "RECORDS_CHUNK",
     "LABELS_CHUNK", "EMPTY_CHUNK", "StreamSpec", "chunk_key", "auto_shard_size",
     "auto_block_size", "small_chunk_bytes", "is_stream_name", "SMALL_ARRAYS", "DamagedShardError",
 ]
@@ -46,6 +48,7 @@ STAGING = "_convert"  # private group of an unfinished conversion, removed when 
 META = "_meta"  # a plain Zarr group for the store's own records (not a stream)
 LOCK = f"{META}/writer.lock"  # the one writer's lock object (see biosig_prep.store.lock)
 SOURCES = f"{META}/sources.json"  # size and mtime of every source file when converted
+MANIFEST = f"{META}/manifest.json"  # key -> [nbytes, crc32c] of every chunk object written
 RECORD_COLUMNS: dict[str, str] = {
     "id": "str", "source": "str", "path": "str", "status": "str", "metadata": "str",
     "fs": "float64", "n_samples": "int64",

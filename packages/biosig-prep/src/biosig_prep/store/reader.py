@@ -16,6 +16,7 @@ from biosig_prep.store.codec import ShardDecoder
 from biosig_prep.store.io import RawIO, open_raw_store, quiet
 from biosig_prep.store.layout import (
     LABELS,
+    MANIFEST,
     RECORD_COLUMNS,
     RECORDS,
     SCHEMA_VERSION,
@@ -49,7 +50,7 @@ class ShardReader:
 
     def __init__(self, array: Any, *, fast: bool = True, io: RawIO | None = None,
                  path: str | None = None, where: str | None = None,
-                 check: Any = None) -> None:
+                 check: Any = None, required: frozenset[int] = frozenset()) -> None:
         self.array = array
         shards = getattr(array, "shards", None)
         self.shard_size = int(shards[0] if shards is not None else array.chunks[0])
@@ -59,6 +60,7 @@ class ShardReader:
         self.path = array.path if path is None else path
         self.where = where or f"array {self.path}"
         self.check = check  # called before each fetch (the store's generation check)
+        self.required = required  # shards the store's manifest says were written
         self.decoder: ShardDecoder | None = None
         self.io = io
         if fast:
@@ -132,6 +134,8 @@ class ShardReader:
         blobs = self.io.get_many(self.shard_keys(shards))
         for j, blob in zip(shards, blobs, strict=True):
             local, ds = by_shard[j]
+            if blob is None and j in self.required:
+                raise self.decoder._damaged(j, "the object is missing")
             raw = None if blob is None else np.frombuffer(blob, dtype=np.uint8)
             self.decoder.decode_rows(raw, local, ds, shard=j)
         if self.check is not None:  # what was read is from one conversion
@@ -185,9 +189,12 @@ class Stream:
             return ShardReader(self.windows, fast=False, where=self.where,
                                check=self._store.check)
         if self._reader is None:
+            prefix = f"{self.name}/windows/c/"
+            required = frozenset(int(k[len(prefix):].split("/")[0])
+                                 for k in self._store.manifest() if k.startswith(prefix))
             self._reader = ShardReader(self.windows, io=self._store.raw,
                                        path=f"{self.name}/windows", where=self.where,
-                                       check=self._store.check)
+                                       check=self._store.check, required=required)
         return self._reader
 
     @property
@@ -234,6 +241,14 @@ class Store:
         self.raw = raw
         self.attrs: dict[str, Any] = dict(group.attrs)
         self._streams: dict[str, Stream] = {}
+        self._manifest: dict[str, list[int]] | None = None
+
+    def manifest(self) -> dict[str, list[int]]:
+        """``key -> [nbytes, crc32c]`` of every object the conversion wrote ({} if unknown)."""
+        if self._manifest is None:
+            data = self.raw.get(MANIFEST)
+            self._manifest = json.loads(data) if data else {}
+        return self._manifest
 
     @property
     def schema(self) -> int:
