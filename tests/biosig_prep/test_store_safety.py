@@ -138,3 +138,13 @@ def test_verify_names_a_deleted_and_a_truncated_shard(src, tmp_path):
         store.stream("ecg@1000").read(k, k + 1)
     with pytest.raises(DamagedShardError, match=r"stream ecg@500: shard 0 is damaged"):
         store.stream("ecg@500").read(0, 1)
+
+
+def test_overwrite_never_deletes_a_folder_with_an_unparseable_zarr_json(src, tmp_path):
+    dst = tmp_path / "odd"
+    dst.mkdir()
+    (dst / "zarr.json").write_text("{not json")
+    (dst / "precious.txt").write_text("keep me")
+    with pytest.raises(StoreError, match="zarr.json that cannot be parsed.*refusing"):
+        _convert(src, dst, overwrite=True)
+    assert (dst / "precious.txt").read_text() == "keep me"

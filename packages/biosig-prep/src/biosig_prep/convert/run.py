@@ -201,6 +201,9 @@ def _start_mode(url: str, writer: StoreWriter, fingerprint: str, stats: dict[str
                              "(choose another destination)")
         return "fresh"
     if overwrite:
+        if attrs == {} and not _parses(writer):
+            raise StoreError(f"{url} holds a zarr.json that cannot be parsed: not a store this "
+                             "tool wrote; refusing to overwrite it (choose another destination)")
         return "fresh"
     if "schema" not in attrs:
         raise StoreError(f"{url} holds a Zarr node that is not a biosig-prep store; choose "
@@ -228,6 +231,14 @@ def _start_mode(url: str, writer: StoreWriter, fingerprint: str, stats: dict[str
     if not resume:
         return "fresh"
     return "finalize" if conversion.get("state") == "finalizing" else "resume"
+
+
+def _parses(writer: StoreWriter) -> bool:
+    """Whether the root zarr.json is JSON (a Zarr node of some kind)."""
+    try:
+        return isinstance(json.loads(writer.raw.get("zarr.json") or b""), dict)
+    except ValueError:
+        return False
 
 
 def _done_summary(url: str, writer: StoreWriter, summary: ConvertSummary, *, resumed: int,
