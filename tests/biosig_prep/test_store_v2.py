@@ -20,6 +20,7 @@ from biosig_prep.store import (
     ShardReader,
     StoreChangedError,
     WindowCodec,
+    codec_for,
     open_raw_store,
 )
 
@@ -37,8 +38,10 @@ def _plain_zarr(path: str):
         return zarr.open_array(path, mode="r")
 
 
-@pytest.mark.parametrize("codec", [WindowCodec("int16", 0.001), WindowCodec("int16", 0.2),
-                                   WindowCodec("float32")], ids=["ecg", "eeg", "float32"])
+@pytest.mark.parametrize("codec", [codec_for("ecg", "int16", {"ecg": 0.001}),
+                                   codec_for("eeg", "int16", {"eeg": 0.2}),
+                                   WindowCodec("int16", 0.001), WindowCodec("float32")],
+                         ids=["ecg", "eeg", "int16-lz4", "float32"])
 @pytest.mark.parametrize(("n", "k"), [(10, 4), (3, 4), (1, 1)])
 def test_hand_made_shards_are_byte_identical_to_zarrs_codec_chain(tmp_path, codec, n, k):
     data = _windows(n, amp=3.0 if codec.step == 0.001 else 300.0)
