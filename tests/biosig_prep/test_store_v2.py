@@ -130,6 +130,14 @@ def test_real_records_keep_every_second(real_stores):
     assert pm.sum(axis=1).tolist()[:3] == [10, 10, 5]
     windows = i16.stream("ecg@500").read()["windows"]
     assert not windows[~pm[:, None, :].repeat(12, axis=1)].any()  # padding is zeros
+    # inspect reports the padded fraction per stream
+    from biosig_prep.summary import describe_store, render_text
+
+    desc = describe_store(str(base / "i16.zarr"))
+    fractions = {n: s["padded_patch_fraction"] for n, s in desc["streams"].items()}
+    assert fractions == {"ecg@100": 0.5, "ecg@200": 0.0, "ecg@500": pytest.approx(5 / 30),
+                         "ecg@1000": 0.0}
+    assert "padded 50.0% of patches" in render_text(desc)
     # the stored bytes: int16 is well under half of float32 at every rate
     raw_i, raw_f = RawIO.open(base / "i16.zarr"), RawIO.open(base / "f32.zarr")
     for name in counts:

@@ -180,6 +180,12 @@ def render_text(desc: dict[str, Any]) -> str:
         lines.append(f"  rates {', '.join(str(x) for x in cfg.get('rates', []))} Hz; window "
                      f"{cfg.get('n_patches')} x {cfg.get('patch_size')} samples, step "
                      f"{cfg.get('window_step') or 'none (no overlap)'}, pad {cfg.get('pad')}")
+        tail, enc = cfg.get("tail") or {}, cfg.get("encoding") or {}
+        if tail or enc:
+            lines.append(f"  tail {tail.get('policy', '?')} (at least "
+                         f"{tail.get('min_valid_fraction', '?')} of a window valid); windows "
+                         f"stored as {enc.get('dtype', '?')} (ecg step {enc.get('ecg_step')} mV, "
+                         f"eeg step {enc.get('eeg_step')} µV)")
         lines.append(f"  ecg: {_filter_text(cfg.get('ecg'))}")
         lines.append(f"  eeg: {_filter_text(cfg.get('eeg'))}")
         qc = cfg.get("qc") or {}
