@@ -10,7 +10,7 @@ Layout::
         ecg@500/  eeg@200/ ...   one group per stream (a modality at a rate)
             windows        (N, C, P, S): float32 to a reader; stored as int16 multiples of a
                            fixed step (zarr codecs: numcodecs.fixedscaleoffset -> bytes ->
-                           blosc bitshuffle/lz4hc) or as float32 (bytes -> blosc shuffle/lz4);
+                           blosc bitshuffle/lz4) or as float32 (bytes -> blosc shuffle/lz4);
                            chunks (1, C, P, S) inside shards (K, C, P, S)
             record         (N,) int64, row of ``records/`` the window comes from
             start          (N,) int64, first sample of the window at the stream's rate
