@@ -13,10 +13,11 @@ from biosig_prep import StoreError, convert, open_store
 from biosig_prep.config import PrepConfig
 from biosig_prep.processing import process_dreamer_trial, process_recording
 from biosig_prep.readers import discover, read_dreamer, read_source
+from biosig_prep.store import codec_for
 from biosig_prep.synth.challenge import write_challenge_corpus
 from biosig_prep.synth.dreamer import write_dreamer_mat
 
-ARRAYS = ("windows", "record", "start", "channel_mask")
+ARRAYS = ("windows", "record", "start", "channel_mask", "patch_mask")
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,7 @@ def assert_same_store(a, b) -> None:
 
 def test_store_holds_exactly_what_processing_gives(corpus, reference):
     config = PrepConfig()
+    codec = codec_for("ecg", "int16", config.encoding.steps())
     store = open_store(reference)
     records = store.records()
     sources = discover([corpus])
@@ -72,8 +74,10 @@ def test_store_holds_exactly_what_processing_gives(corpus, reference):
             expected_rows.append((pr.record_id, pr.status))
             for name, sw in pr.streams.items():
                 e = expected.setdefault(name, {"windows": [], "record": [], "start": [],
-                                               "channel_mask": []})
-                e["windows"].append(sw.windows)
+                                               "channel_mask": [], "patch_mask": []})
+                # int16 at 1 µV (schema 2): exactly what zarr's fixed-scale codec decodes to
+                e["windows"].append((codec.quantize(sw.windows) / codec.scale).astype("f4"))
+                e["patch_mask"].append(sw.patch_mask)
                 e["record"].append(np.full(len(sw), row))
                 e["start"].append(sw.start)
                 e["channel_mask"].append(sw.channel_mask)
@@ -105,7 +109,7 @@ def test_layout(reference):
     shards = [key for key in _keys(reference) if key.startswith("ecg@500/windows/c/")]
     assert len(shards) == -(-len(s) // k)  # one object per shard, none past the end
     attrs = store.attrs
-    assert attrs["schema"] == 1 and attrs["complete"] is True and attrs["version"]
+    assert attrs["schema"] == 2 and attrs["complete"] is True and attrs["version"]
     assert attrs["conversion"]["state"] == "complete"
 
 
@@ -230,8 +234,17 @@ def test_dreamer_paired_streams_and_labels(dreamer_mat, tmp_path):
         assert (labels["valence"][at] == trial.scores["valence"]).all()
         assert meta["subject"] == trial.subject
     first = process_dreamer_trial(trials[0], config)
-    np.testing.assert_array_equal(eeg.windows[: len(first.streams["eeg@200"])],
-                                  first.streams["eeg@200"].windows)
+    n0 = len(first.streams["eeg@200"])
+    # int16 at the EEG step of 0.2 µV: exactly what zarr's fixed-scale codec decodes to
+    codec = codec_for("eeg", "int16", config.encoding.steps())
+    np.testing.assert_array_equal(
+        eeg.windows[:n0],
+        (codec.quantize(first.streams["eeg@200"].windows) / codec.scale).astype("f4"))
+    # paired streams stay aligned: the same patch_mask rows; 25 s clips at 200 Hz give two
+    # whole windows and a 5 s tail (5 of 10 patches) per trial
+    np.testing.assert_array_equal(eeg.patch_mask[:], ecg.patch_mask[:])
+    assert eeg.patch_mask[:].sum(axis=1).tolist()[:3] == [10, 10, 5]
+    np.testing.assert_array_equal(eeg.patch_mask[:n0], first.streams["eeg@200"].patch_mask)
 
 
 def test_dreamer_cannot_share_a_store(dreamer_mat, corpus, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 
 from biosig_prep import StoreError, convert
 from biosig_prep.config import PrepConfig
-from biosig_prep.inspect import describe_store, render_text
 from biosig_prep.store import STAGING, StoreWriter
+from biosig_prep.summary import describe_store, render_text
 from biosig_prep.synth.challenge import write_challenge_corpus
 from biosig_prep.synth.dreamer import write_dreamer_mat
 
@@ -53,7 +53,7 @@ def test_render_text(store):
 def test_incomplete_store_is_described_as_such(store, tmp_path):
     url = tmp_path / "half.zarr"
     w = StoreWriter(str(url))
-    w.create({"schema": 1, "version": "x", "config": {}, "complete": False, "summary": None,
+    w.create({"schema": 2, "version": "x", "config": {}, "complete": False, "summary": None,
               "conversion": {"batches": 5}})
     w.ensure_group(STAGING)
     w.ensure_records()

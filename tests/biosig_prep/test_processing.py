@@ -54,14 +54,18 @@ def test_equals_the_plain_scipy_pipeline(cinc, name, notch):
         assert s.channels == list(PrepConfig().leads)
         ref = _reference(rec.signals, 500.0, rate, notch)
         for i, start in enumerate(s.start):
-            expected = ref[:, start:start + 2000].reshape(12, 10, 200)
-            np.testing.assert_allclose(s.windows[i], expected, rtol=1e-5, atol=1e-6)
+            # a padded tail window (tail policy pad): the valid patches, then zeros
+            valid = int(s.patch_mask[i].sum()) * 200
+            expected = np.zeros((12, 2000))
+            expected[:, :valid] = ref[:, start:start + valid]
+            np.testing.assert_allclose(s.windows[i], expected.reshape(12, 10, 200), rtol=1e-5,
+                                       atol=1e-6)
         # the short filter and scipy's default one differ by their zero-padding transients
         # at the record's ends; 1 s in from either end they agree to 2e-3 of the amplitude
         default = _reference(rec.signals, 500.0, rate, notch, short=False)
         inner = slice(rate, -rate)
         assert np.abs(ref - default)[:, inner].max() < 2e-3 * np.abs(default).max()
-    ours = out.streams["ecg@500"].windows.reshape(2, 12, 2000)
+    ours = out.streams["ecg@500"].windows[:2].reshape(2, 12, 2000)
     assert np.abs(ours).max() < 10.0 and ours.std() > 0.01
     # filtering band-pass and notch one after the other (filtfilt twice) differs only through
     # the edge transients: in the middle seconds (3-7 s) the two agree
@@ -102,9 +106,15 @@ def test_too_short_record_is_a_status():
     rec = Recording(record_id="JS1", source="chapman-ningbo", path="-", modality="ecg", fs=500.0,
                     signals=np.sin(np.linspace(0, 20, 900))[None, :] * np.ones((12, 1)),
                     channels=list(PrepConfig().leads), units=["mV"] * 12)
-    out = process_recording(rec, PrepConfig())
+    out = process_recording(rec, PrepConfig(tail={"policy": "drop"}))
     assert out.status == ("too short: 1.8 s is less than one window at every rate "
                           "(shortest 2 s at 1000 Hz)")
+    # tail policy pad (default): 1.8 s is 9 patches at 1000 Hz, enough; 0.9 s is not
+    assert process_recording(rec, PrepConfig()).ok
+    rec.signals = rec.signals[:, :450]
+    assert process_recording(rec, PrepConfig()).status == (
+        "too short: 0.9 s gives no window at any rate (shortest 1 s at 1000 Hz: 5 of 10 "
+        "patches, tail policy pad)")
     assert out.streams == {}
 
 
@@ -125,7 +135,8 @@ def test_eeg_keeps_channel_order_and_units():
     out = process_recording(rec, PrepConfig(rates=[200, 500],
                                             eeg=FilterConfig(l_freq=0.3, h_freq=45.0)))
     assert out.ok, out.status
-    assert {k: len(v) for k, v in out.streams.items()} == {"eeg@200": 2, "eeg@500": 6}
+    # 25 s: at 200 Hz two windows and a tail of 5 s (5 patches, kept by the pad policy)
+    assert {k: len(v) for k, v in out.streams.items()} == {"eeg@200": 3, "eeg@500": 6}
     s = out.streams["eeg@200"]
     assert s.channels == names and s.units == "µV" and s.channel_mask.all()
 

@@ -106,3 +106,8 @@ def test_kill_and_resume_equals_an_uninterrupted_run(corpus, tmp_path):
     convert([corpus], reference, workers=0, progress=False, batch_size=BATCH)
     assert_same_store(reference, dst)
     assert open_store(dst).attrs == open_store(reference).attrs
+    # the record of what was written covers the blocks of every run, killed or not
+    from biosig_prep.store import MANIFEST, verify_store
+
+    assert verify_store(dst)["problems"] == []
+    assert (dst / MANIFEST).read_bytes() == (reference / MANIFEST).read_bytes()

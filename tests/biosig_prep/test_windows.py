@@ -8,7 +8,7 @@ import pytest
 from biosig_prep.config import PrepConfig
 from biosig_prep.processing import process_recording
 from biosig_prep.recording import Recording
-from biosig_prep.windows import cut_windows, window_starts
+from biosig_prep.windows import cut_windows, plan_windows, window_starts
 
 
 @pytest.mark.parametrize("n_times, window, step, expected", [
@@ -82,7 +82,8 @@ def _ecg(seconds: float, fs: float) -> Recording:
 @pytest.mark.parametrize("fs", [257.0, 500.0, 1000.0])
 def test_a_10_s_record_gives_exact_counts_at_every_rate(fs):
     # a window is always 10 x 200 = 2000 samples at the *output* rate
-    out = process_recording(_ecg(10.0, fs), PrepConfig())
+    # tail policy drop (schema 1's behaviour): only whole windows
+    out = process_recording(_ecg(10.0, fs), PrepConfig(tail={"policy": "drop"}))
     assert out.ok, out.status
     counts = {name: len(s) for name, s in out.streams.items()}
     assert counts == {"ecg@100": 0, "ecg@200": 1, "ecg@500": 2, "ecg@1000": 5}
@@ -91,13 +92,51 @@ def test_a_10_s_record_gives_exact_counts_at_every_rate(fs):
         assert s.windows.dtype == np.float32
         assert s.start.tolist() == [2000 * i for i in range(counts[name])]
         assert s.channel_mask.shape == (counts[name], 12)
+        assert s.patch_mask.shape == (counts[name], 10) and s.patch_mask.all()
+    # tail policy pad (the default): every second kept, the last window zero-padded
+    out = process_recording(_ecg(10.0, fs), PrepConfig())
+    counts = {name: len(s) for name, s in out.streams.items()}
+    assert counts == {"ecg@100": 1, "ecg@200": 1, "ecg@500": 3, "ecg@1000": 5}
+    valid = {name: s.patch_mask.sum(axis=1).tolist() for name, s in out.streams.items()}
+    assert valid == {"ecg@100": [5], "ecg@200": [10], "ecg@500": [10, 10, 5],
+                     "ecg@1000": [10] * 5}
+    for name, s in out.streams.items():
+        assert s.start.tolist() == [2000 * i for i in range(counts[name])]
+        for w, m in zip(s.windows, s.patch_mask, strict=True):
+            assert not w[:, ~m].any()  # a padded patch is all zeros
+            assert np.abs(w[:, m]).max() > 0.1  # and the valid ones hold the signal
+
+
+def test_tail_needs_min_valid_fraction():
+    # 5 s at 500 Hz: ecg@100 has 500 samples = 2 whole patches (< 5): no window; 0.2 keeps it
+    rec = _ecg(5.0, 500.0)
+    counts = {n: len(s) for n, s in process_recording(rec, PrepConfig()).streams.items()}
+    assert counts == {"ecg@100": 0, "ecg@200": 1, "ecg@500": 1, "ecg@1000": 3}
+    cfg = PrepConfig(tail={"policy": "pad", "min_valid_fraction": 0.2})
+    s = process_recording(rec, cfg).streams["ecg@100"]
+    assert len(s) == 1 and s.patch_mask[0].tolist() == [True] * 2 + [False] * 8
+    # the partly covered third patch (samples 400..499) is zeroed with the padding
+    assert not s.windows[0, :, 2:].any()
+
+
+def test_plan_windows_with_a_step():
+    starts, valid = plan_windows(5000, 10, 200, step=1000, tail="pad")
+    assert starts.tolist() == [0, 1000, 2000, 3000, 4000]
+    assert valid.tolist() == [10, 10, 10, 10, 5]
+    starts, valid = plan_windows(5000, 10, 200, step=1000, tail="drop")
+    assert starts.tolist() == [0, 1000, 2000, 3000]
 
 
 def test_counts_for_longer_records_and_steps():
-    out = process_recording(_ecg(65.0, 500.0), PrepConfig())
+    drop = {"policy": "drop"}
+    out = process_recording(_ecg(65.0, 500.0), PrepConfig(tail=drop))
     assert {n: len(s) for n, s in out.streams.items()} == {
         "ecg@100": 3, "ecg@200": 6, "ecg@500": 16, "ecg@1000": 32}
-    out = process_recording(_ecg(30.0, 500.0), PrepConfig(window_step=1000))
+    # pad: 65 s leaves 5 s at 200 Hz (5 patches) and 1 s at 1000 Hz (5 patches) for a tail
+    out = process_recording(_ecg(65.0, 500.0), PrepConfig())
+    assert {n: len(s) for n, s in out.streams.items()} == {
+        "ecg@100": 3, "ecg@200": 7, "ecg@500": 16, "ecg@1000": 33}
+    out = process_recording(_ecg(30.0, 500.0), PrepConfig(window_step=1000, tail=drop))
     # (T - 2000) // 1000 + 1 at each rate: T = 3000, 6000, 15000, 30000
     assert {n: len(s) for n, s in out.streams.items()} == {
         "ecg@100": 2, "ecg@200": 5, "ecg@500": 14, "ecg@1000": 29}
@@ -105,9 +144,10 @@ def test_counts_for_longer_records_and_steps():
 
 def test_pad_policy_on_a_short_record():
     rec = _ecg(5.0, 500.0)
-    counts = {n: len(s) for n, s in process_recording(rec, PrepConfig()).streams.items()}
+    drop = PrepConfig(tail={"policy": "drop"})
+    counts = {n: len(s) for n, s in process_recording(rec, drop).streams.items()}
     assert counts == {"ecg@100": 0, "ecg@200": 0, "ecg@500": 1, "ecg@1000": 2}
-    padded = process_recording(rec, PrepConfig(pad="zero")).streams
+    padded = process_recording(rec, PrepConfig(pad="zero", tail={"policy": "drop"})).streams
     assert {n: len(s) for n, s in padded.items()} == {
         "ecg@100": 1, "ecg@200": 1, "ecg@500": 1, "ecg@1000": 2}
     w = padded["ecg@100"].windows[0].reshape(12, 2000)

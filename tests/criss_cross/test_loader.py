@@ -73,7 +73,7 @@ def write_contract_store(
         m[:] = mask
         counts[name] = n
     root.attrs.update(
-        schema=1,
+        schema=2,
         complete=True,
         version="test",
         config={},
@@ -152,7 +152,7 @@ def test_exactly_once_per_epoch_two_ranks_two_workers(two_stores):
     for rank in range(2):
         ds = WindowDataset(sources, batch_size=10, seed=3, rank=rank, world_size=2,
                            shuffle_windows=40, num_epochs=2)
-        for batch in make_loader(ds, num_workers=2, prefetch_factor=2):
+        for batch in make_loader(ds, num_workers=2, prefetch_factor=2, workers="process"):
             w = batch["windows"]
             assert w.dtype == torch.float32 and w.shape[0] == batch["channel_mask"].shape[0]
             # the payload is the window the ids name
@@ -213,13 +213,14 @@ def test_threads_give_the_dataloader_order(two_stores):
     sources = open_sources(two_stores, ["ecg@500", "ecg@100", "eeg@200"])
     kw = dict(batch_size=9, seed=2, shuffle_windows=30, num_epochs=2, skip_batches=3)
     procs = [b for b in make_loader(WindowDataset(sources, **kw), num_workers=2,
-                                    prefetch_factor=2)]
+                                    prefetch_factor=2, workers="process")]
     threads = [b for b in make_loader(WindowDataset(sources, **kw), num_workers=2,
                                       workers="thread")]
     assert [_ids(b) for b in threads] == [_ids(b) for b in procs]
     for a, b in zip(threads, procs, strict=True):
         assert torch.equal(a["windows"], b["windows"])
         assert torch.equal(a["channel_mask"], b["channel_mask"])
+        assert torch.equal(a["patch_mask"], b["patch_mask"])
 
 
 def test_scale_and_channel_mask(two_stores):
@@ -239,3 +240,36 @@ def test_errors_name_the_fix(two_stores):
     ds = WindowDataset(sources, batch_size=64, drop_last=True, num_epochs=1)
     with pytest.raises(ValueError, match="no batch in epoch"):
         list(ds)
+
+
+def test_make_loader_defaults_to_reader_threads(two_stores):
+    from criss_cross.data import ThreadedLoader
+
+    ds = WindowDataset(open_sources(two_stores, ["ecg@500"]), batch_size=8, num_epochs=1)
+    assert isinstance(make_loader(ds), ThreadedLoader)
+
+
+@pytest.mark.real_data
+def test_batches_carry_the_patch_mask_of_padded_tails(shared_data, tmp_path):
+    """Real 10 s records at 100 and 500 Hz: the loader's patch_mask is the store's, and the
+    padded patches are zeros."""
+    from biosig_prep import convert
+    from biosig_prep.config import PrepConfig
+
+    srcs = sorted((shared_data / "ecg" / "cinc2021").glob("*.hea"))[:6]
+    dst = tmp_path / "pad.zarr"
+    convert(srcs, dst, PrepConfig(rates=[100, 500]), workers=0, progress=False)
+    sources = open_sources([str(dst)], ["ecg@100", "ecg@500"])
+    stored = {s.stream: open_store(str(dst)).stream(s.stream).read() for s in sources}
+    ds = WindowDataset(sources, batch_size=5, seed=1, num_epochs=1, shuffle_windows=8)
+    n_padded = 0
+    for batch in make_loader(ds, num_workers=2):
+        pm, w = batch["patch_mask"], batch["windows"]
+        assert pm.dtype == torch.bool and pm.shape == (len(w), w.shape[2])
+        for j, (s, i) in enumerate(_ids(batch)):
+            ref = stored[sources[s].stream]
+            np.testing.assert_array_equal(pm[j].numpy(), ref["patch_mask"][i])
+            np.testing.assert_array_equal(w[j].numpy(), ref["windows"][i])
+        assert not w.permute(0, 2, 1, 3)[~pm].any()
+        n_padded += int((~pm).any(dim=1).sum())
+    assert n_padded == 6 + 6  # every record: its one 100 Hz window and its last 500 Hz one

@@ -129,8 +129,12 @@ def fusion_run(work, dreamer_store, ecg_checkpoint):
 
 
 def _expected_windows(n_samples: int, fs: int, rate: int) -> int:
-    # polyphase resampling to `rate` gives ceil(n * rate / fs) samples; whole windows only
-    return -(-n_samples * rate // fs) // WINDOW
+    # polyphase resampling to `rate` gives ceil(n * rate / fs) samples; whole windows, plus a
+    # zero-padded tail window when at least half its patches are whole (tail policy pad)
+    n = -(-n_samples * rate // fs)
+    patch, n_patches = TINY_PREP["patch_size"], TINY_PREP["n_patches"]
+    tail = (n % WINDOW) // patch >= -(-n_patches // 2)
+    return n // WINDOW + int(tail)
 
 
 def test_corpus_store_counts_match_the_manifest(corpus, ecg_store):

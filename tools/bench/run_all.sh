@@ -4,7 +4,7 @@
 # benchmark runs with its defaults (their options differ; run one directly to change them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for b in bench_convert bench_encoder parity_floor bench_loader bench_pretrain bench_fusion; do
+for b in bench_convert bench_store bench_encoder parity_floor bench_loader bench_pretrain bench_fusion; do
   echo "## $b"
   python "tools/bench/$b.py"
   echo

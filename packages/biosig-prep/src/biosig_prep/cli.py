@@ -1,7 +1,7 @@
-"""The ``biosig-prep`` command line: ``convert``, ``inspect`` and ``synth``.
+"""The ``biosig-prep`` command line: ``convert``, ``inspect``, ``verify`` and ``synth``.
 
 Each command only parses its options and calls a plain function (:func:`biosig_prep.convert`,
-:func:`biosig_prep.inspect.describe_store`, the synth generators) that tests and notebooks use
+:func:`biosig_prep.summary.describe_store`, the synth generators) that tests and notebooks use
 directly.
 
 Exit codes of ``convert``: 0 every record converted; 1 an error (bad option value or config,
@@ -109,6 +109,7 @@ def convert(
     from biosig_prep import convert as run_convert
     from biosig_prep.convert import DEFAULT_BATCH_SIZE
     from biosig_prep.store import StoreError
+    from biosig_prep.store.lock import LockedError
 
     if len(paths) < 2:
         raise typer.BadParameter("give at least one SRC and the DST store", param_hint="SRC... DST")
@@ -130,7 +131,7 @@ def convert(
                               scheduler=scheduler, progress=not no_progress,
                               overwrite=overwrite,
                               batch_size=batch_size or DEFAULT_BATCH_SIZE)
-    except (OSError, ValueError, StoreError) as err:  # incl. an unreachable --scheduler
+    except (OSError, ValueError, StoreError, LockedError) as err:  # incl. an unreachable --scheduler
         _echo_err(f"error: {err}")
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
@@ -142,6 +143,8 @@ def convert(
 def _report(summary) -> int:
     """Print what a conversion did; return the exit code."""
     s = summary
+    if getattr(s, "lock_note", ""):
+        _echo_err(f"note: {s.lock_note}")
     if s.already_complete:
         typer.echo(f"{s.url} is already complete (same sources and settings): nothing to do")
     else:
@@ -178,11 +181,15 @@ def _report(summary) -> int:
 def inspect(
     store: Annotated[str, typer.Argument(help="The store: a local path or an fsspec URL.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--verify", help="Also check every shard and chunk against the store's record of what "
+                         "was written (see `biosig-prep verify`).")] = False,
 ) -> None:
-    """Summarize a store (records ok/skipped with reasons, windows per stream, rates, leads,
-    config); exit code 1 if STORE is not a biosig-prep store."""
-    from biosig_prep.inspect import describe_store, render_text
+    """Summarize a store (records ok/skipped with reasons, windows per stream, padded patches,
+    rates, leads, config); exit code 1 if STORE is not a biosig-prep store (or, with --verify,
+    if an object is missing or damaged)."""
     from biosig_prep.store import StoreError
+    from biosig_prep.summary import describe_store, render_text
 
     try:
         desc = describe_store(store)
@@ -190,6 +197,36 @@ def inspect(
         _echo_err(f"error: {err}")
         raise typer.Exit(EXIT_ERROR) from None
     typer.echo(json.dumps(desc, indent=2) if as_json else render_text(desc))
+    if check:
+        raise typer.Exit(_verify(store))
+
+
+def _verify(store: str) -> int:
+    from biosig_prep.store import StoreError, verify_store
+
+    try:
+        report = verify_store(store, allow_incomplete=True)
+    except StoreError as err:
+        _echo_err(f"error: {err}")
+        return EXIT_ERROR
+    for line in report["problems"]:
+        _echo_err(f"damaged: {line}")
+    if report["problems"]:
+        _echo_err(f"{store}: {len(report['problems'])} of {report['checked']} objects are missing "
+                  "or damaged; re-run `biosig-prep convert` with --overwrite to rewrite the store")
+        return EXIT_ERROR
+    typer.echo(f"{store}: all {report['checked']} objects intact "
+               f"({report['bytes'] / 1e6:.1f} MB checked)")
+    return EXIT_OK
+
+
+@app.command()
+def verify(
+    store: Annotated[str, typer.Argument(help="The store: a local path or an fsspec URL.")],
+) -> None:
+    """Check every shard and chunk of STORE against the store's own record of what was written
+    (size and CRC32C of each object); name what is missing or damaged (exit code 1)."""
+    raise typer.Exit(_verify(store))
 
 
 try:  # `biosig-prep synth ...` (the generators live in biosig_prep.synth)

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FilterConfig", "QCConfig", "DreamerConfig", "PrepConfig", "CANONICAL_LEADS"]
+__all__ = ["FilterConfig", "QCConfig", "DreamerConfig", "EncodingConfig", "TailConfig",
+           "PrepConfig", "CANONICAL_LEADS"]
 
 CANONICAL_LEADS: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
@@ -124,14 +125,55 @@ class DreamerConfig(_Model):
         default_factory=lambda: FilterConfig(l_freq=0.5, h_freq=40.0, order=4, notch="auto"))
 
 
+class EncodingConfig(_Model):
+    """How windows are stored (the reader always gets float32 in physical units).
+
+    dtype : ``"int16"``: multiples of a fixed per-modality step, through zarr's fixed-scale
+        codec (about a quarter of float32's bytes after compression); ``"float32"``: exact.
+    ecg_step : mV per integer unit. 0.001 mV = 1 µV, the Challenge ADC's own resolution (gain
+        1000/mV); largest error 0.5 µV, far below ECG noise (~10 µV); range ±32.767 mV, above
+        the QC bound ``qc.max_abs_mv`` (20 mV).
+    eeg_step : µV per integer unit. 0.2 µV: largest error 0.1 µV, below the input noise of EEG
+        amplifiers (~0.5-1 µV RMS) and DREAMER's Emotiv EPOC LSB (0.51 µV); range ±6553.4 µV,
+        above the QC bound ``qc.max_abs_uv`` (5000 µV), so no record that passes QC is refused
+        for range. A record with a value beyond the range is skipped with an ``encoding:``
+        status (never wrapped).
+    """
+
+    dtype: Literal["int16", "float32"] = "int16"
+    ecg_step: float = Field(0.001, gt=0)
+    eeg_step: float = Field(0.2, gt=0)
+
+    def steps(self) -> dict[str, float]:
+        return {"ecg": self.ecg_step, "eeg": self.eeg_step}
+
+
+class TailConfig(_Model):
+    """What happens to a record's last, partial window at each rate.
+
+    policy : ``"pad"``: keep it, zero-padded at the end, when at least ``min_valid_fraction`` of
+        its patches hold real samples (a patch only partly covered is zeroed and counted as
+        padding, so a padded patch is all zeros); the stream's ``patch_mask`` marks the valid
+        patches. ``"drop"``: only whole windows (schema 1's behaviour). A 10 s record gives
+        1/1/3/5 windows at 100/200/500/1000 Hz with ``pad`` (0/1/2/5 with ``drop``).
+    min_valid_fraction : the least fraction of valid patches for a tail window.
+    """
+
+    policy: Literal["pad", "drop"] = "pad"
+    min_valid_fraction: float = Field(0.5, gt=0, le=1)
+
+
 class PrepConfig(_Model):
     """All preprocessing settings of one ``biosig-prep convert`` run.
 
     rates : output rates (Hz) of the ECG/EEG streams, one stream per modality and rate.
     n_patches, patch_size : a window is ``n_patches * patch_size`` samples at each output rate.
     window_step : hop between windows in samples of each output rate (``None`` = no overlap).
-    pad : ``"none"``: a record shorter than one window gives no window at that rate;
-        ``"zero"``: it gives one window, zero-padded at the end.
+    pad : ``"none"``: a record shorter than one window gives no window at that rate unless the
+        tail policy keeps it; ``"zero"``: it gives one window, zero-padded at the end, however
+        short (its patch_mask marks the real patches).
+    tail : what happens to a record's last, partial window (:class:`TailConfig`).
+    encoding : how windows are stored (:class:`EncodingConfig`).
     leads : canonical ECG lead order; leads a record lacks are zero-filled and masked.
     """
 
@@ -144,6 +186,8 @@ class PrepConfig(_Model):
         default_factory=lambda: FilterConfig(l_freq=0.5, h_freq=40.0, order=4, notch="auto"))
     eeg: FilterConfig = Field(
         default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=75.0, order=4, notch="auto"))
+    tail: TailConfig = Field(default_factory=TailConfig)
+    encoding: EncodingConfig = Field(default_factory=EncodingConfig)
     qc: QCConfig = Field(default_factory=QCConfig)
     dreamer: DreamerConfig = Field(default_factory=DreamerConfig)
     leads: list[str] = Field(default_factory=lambda: list(CANONICAL_LEADS))

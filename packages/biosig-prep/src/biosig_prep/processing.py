@@ -15,10 +15,14 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    flagged False in ``channel_mask``. An ECG whose channel names match no canonical lead (a
    single ``ECG`` channel of an EDF, DREAMER's two channels) keeps its own channels and order.
    EEG keeps the file's channels and order.
-6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32.
+6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32,
+   with the tail policy (``config.tail``: the last partial window kept, zero-padded, with its
+   ``patch_mask``; see :func:`biosig_prep.windows.plan_windows`).
    The anti-aliasing filter is the short one for a signal band-limited to ``h_freq``
    (:func:`biosig_prep.resample.short_fir`); a rate at which the record gives no window is
    not resampled at all (its stream is empty).
+7. With int16 storage (``config.encoding``), a window value beyond the integer range of the
+   modality's step skips the record with an ``encoding:`` status (never a silent wrap).
 
 Nothing raises: every problem becomes the record's ``status`` ("ok" or a short reason), and a
 record that is not "ok" has no streams.
@@ -39,7 +43,8 @@ from biosig_prep.qc import OK, check_amplitude, check_finite, check_saturation, 
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
 from biosig_prep.resample import resample, resampled_length
-from biosig_prep.windows import cut_windows, window_starts
+from biosig_prep.store.codec import codec_for
+from biosig_prep.windows import cut_with_tail, plan_windows
 
 __all__ = ["process_recording", "process_dreamer_trial", "UNITS"]
 
@@ -149,8 +154,32 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
                      notch=notch)
 
 
+def _plan(n_times: int, config: PrepConfig, step: int | None) -> tuple[np.ndarray, np.ndarray]:
+    return plan_windows(n_times, config.n_patches, config.patch_size, step, config.pad,
+                        config.tail.policy, config.tail.min_valid_fraction)
+
+
+def _check_range(windows: np.ndarray, modality: str, config: PrepConfig, where: str) -> None:
+    """Skip the record if a value does not fit the int16 encoding of its modality."""
+    enc = config.encoding
+    if enc.dtype == "float32" or not windows.size:
+        return
+    codec = codec_for(modality, enc.dtype, enc.steps())
+    top = codec.out_of_range(windows)
+    if top is not None:
+        units = UNITS[modality]
+        raise _Skip(f"encoding: {modality} reaches {top:.6g} {units}{where}, outside the int16 "
+                    f"range ±{32767 * codec.step:g} {units} at step {codec.step:g} {units} "
+                    f"(raise encoding.{modality}_step or set encoding.dtype: float32)")
+
+
 def _too_short(n_times: int, fs: float, config: PrepConfig, rates: Sequence[int]) -> str:
     shortest = max(rates)  # the highest rate has the shortest window in seconds
+    if config.tail.policy == "pad":
+        need = max(1, int(np.ceil(config.tail.min_valid_fraction * config.n_patches - 1e-9)))
+        return (f"too short: {n_times / fs:g} s gives no window at any rate (shortest "
+                f"{need * config.patch_size / shortest:g} s at {shortest} Hz: {need} of "
+                f"{config.n_patches} patches, tail policy pad)")
     return (f"too short: {n_times / fs:g} s is less than one window at every rate "
             f"(shortest {config.window_samples / shortest:g} s at {shortest} Hz)")
 
@@ -193,21 +222,23 @@ def _process(rec: Recording, config: PrepConfig, meta: dict[str, Any]) -> dict[s
     for rate in rates:
         n_in = prep.filtered.shape[-1]
         n_out = n_in if rate == rec.fs else resampled_length(n_in, rec.fs, rate)
-        if not len(window_starts(n_out, config.window_samples, config.window_step, config.pad)):
+        starts, n_valid = _plan(n_out, config, config.window_step)
+        if not len(starts):
             # no window at this rate: an empty stream, without resampling for nothing
-            starts = np.zeros(0, dtype=np.int64)
             win = np.zeros((0, len(prep.slots), config.n_patches, config.patch_size),
                            dtype=np.float32)
+            pmask = np.zeros((0, config.n_patches), dtype=bool)
         else:
             # the filtered array is ours: at the source rate it is windowed as it is, no copy
             # the band-pass already limits it to h_freq: a short anti-aliasing filter will do
             y = (prep.filtered if rate == rec.fs
                  else resample(prep.filtered, rec.fs, rate, h_freq=fcfg.h_freq))
-            win, starts = cut_windows(y, config.n_patches, config.patch_size,
-                                      config.window_step, config.pad)
+            win, pmask = cut_with_tail(y, config.n_patches, config.patch_size, starts, n_valid)
+            _check_range(win, rec.modality, config, f" at {rate} Hz")
         sw = StreamWindows(modality=rec.modality, fs=int(rate), channels=prep.channels,
                            units=UNITS[rec.modality], windows=prep.place(win), start=starts,
-                           channel_mask=np.repeat(prep.mask[None, :], len(starts), axis=0))
+                           channel_mask=np.repeat(prep.mask[None, :], len(starts), axis=0),
+                           patch_mask=pmask)
         streams[sw.name] = sw
     if not any(len(s) for s in streams.values()):
         raise _Skip(_too_short(rec.n_times, rec.fs, config, rates))
@@ -248,8 +279,7 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
              meta: dict[str, Any]) -> tuple[dict[str, StreamWindows], dict[str, np.ndarray]]:
     d = config.dreamer
     rate = d.rate
-    window = config.window_samples
-    step = window if d.step_seconds is None else int(round(d.step_seconds * rate))
+    step = None if d.step_seconds is None else int(round(d.step_seconds * rate))
 
     segments = [("stimuli", trial.eeg, trial.ecg)]
     if d.include_baseline:
@@ -259,6 +289,7 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
 
     parts: dict[str, list[np.ndarray]] = {"eeg": [], "ecg": []}
     masks: dict[str, list[np.ndarray]] = {"eeg": [], "ecg": []}
+    patch_masks: list[np.ndarray] = []  # one per segment, shared by EEG and ECG
     starts_all: list[np.ndarray] = []
     is_baseline: list[np.ndarray] = []
     for name, eeg, ecg in segments:
@@ -277,12 +308,15 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
             meta[f"{rec.modality}_notch_hz"] = prep.notch
             prepared[rec.modality] = (prep, resample(prep.filtered, rec.fs, rate))
         n_times = min(y.shape[-1] for _, y in prepared.values())
-        starts = window_starts(n_times, window, step, config.pad)
+        # the same starts and valid patches for both modalities: paired windows stay aligned
+        starts, n_valid = _plan(n_times, config, step)
+        pmask = np.zeros((0, config.n_patches), dtype=bool)
         for modality, (prep, y) in prepared.items():
-            win, _ = cut_windows(y, config.n_patches, config.patch_size, pad=config.pad,
-                                 starts=starts)
+            win, pmask = cut_with_tail(y, config.n_patches, config.patch_size, starts, n_valid)
+            _check_range(win, modality, config, f" ({name})")
             parts[modality].append(prep.place(win))
             masks[modality].append(np.repeat(prep.mask[None, :], len(starts), axis=0))
+        patch_masks.append(pmask)
         offset = n_times if name == "baseline" else 0
         starts_all.append(starts - offset)
         is_baseline.append(np.full(len(starts), int(name == "baseline"), dtype=np.int64))
@@ -296,7 +330,8 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
     for rec in (trial.eeg, trial.ecg):
         sw = StreamWindows(modality=rec.modality, fs=rate, channels=list(rec.channels),
                            units=UNITS[rec.modality], windows=np.concatenate(parts[rec.modality]),
-                           start=starts.copy(), channel_mask=np.concatenate(masks[rec.modality]))
+                           start=starts.copy(), channel_mask=np.concatenate(masks[rec.modality]),
+                           patch_mask=np.concatenate(patch_masks))
         streams[sw.name] = sw
     labels = {k: np.full(n, int(v), dtype=np.int64) for k, v in trial.scores.items()}
     labels["subject"] = np.full(n, trial.subject, dtype=np.int64)

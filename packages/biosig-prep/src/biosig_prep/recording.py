@@ -53,6 +53,8 @@ class StreamWindows:
     start : ndarray, shape (n_windows,), int64, first sample of each window at ``fs``.
     channel_mask : ndarray, shape (n_windows, n_channels), bool; False where the channel was
         missing from the source and zero-filled.
+    patch_mask : ndarray, shape (n_windows, n_patches), bool; False for the zero padding of a
+        record's last, partial window (None: every patch is real).
     """
 
     modality: str
@@ -62,6 +64,7 @@ class StreamWindows:
     windows: np.ndarray
     start: np.ndarray
     channel_mask: np.ndarray
+    patch_mask: np.ndarray | None = None
 
     @property
     def name(self) -> str:

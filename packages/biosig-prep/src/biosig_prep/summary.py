@@ -54,12 +54,17 @@ def describe_store(url: str, *, storage_options: dict | None = None) -> dict[str
         n = len(s)
         rec = s.record[:] if n else []
         mask = s.channel_mask[:] if n else None
+        pmask = s.patch_masks() if n else None
         out["streams"][name] = {
             "modality": s.modality, "fs": s.fs, "units": s.units, "channels": s.channels,
             "windows": n, "window_shape": list(s.window_shape), "shard_size": s.shard_size,
             "records": int(len(set(map(int, rec)))),
             "masked_channel_fraction": (float(1.0 - mask.mean()) if mask is not None
                                         and mask.size else 0.0),
+            "padded_patch_fraction": (float(1.0 - pmask.mean()) if pmask is not None
+                                      and pmask.size else 0.0),
+            "padded_windows": int((~pmask).any(axis=1).sum()) if pmask is not None else 0,
+            "encoding": s.encoding, "tail": s.tail,
         }
     labels = store.labels()
     if labels is not None:
@@ -142,7 +147,15 @@ def render_text(desc: dict[str, Any]) -> str:
                 f"  {name:<{width}}  {s['windows']:>8} windows of {c}x{p}x{n}  from "
                 f"{s['records']} records  {s['fs']} Hz  {s['units']}  shard {s['shard_size']}"
                 + (f"  masked {100 * s['masked_channel_fraction']:.1f}% of channels"
-                   if s["masked_channel_fraction"] else ""))
+                   if s["masked_channel_fraction"] else "")
+                + f"  padded {100 * s['padded_patch_fraction']:.1f}% of patches")
+            enc = s.get("encoding") or {}
+            if enc:
+                lines.append(
+                    f"  {'':<{width}}  stored as {enc.get('dtype')}"
+                    + (f", step {enc['step']:g} {enc.get('units', '')}, largest error "
+                       f"{enc['max_abs_error']:.3g} {enc.get('units', '')}" if enc.get("step")
+                       else " (exact)"))
         seen: set[tuple[str, ...]] = set()
         for s in desc["streams"].values():
             key = (s["modality"], *s["channels"])
@@ -167,6 +180,12 @@ def render_text(desc: dict[str, Any]) -> str:
         lines.append(f"  rates {', '.join(str(x) for x in cfg.get('rates', []))} Hz; window "
                      f"{cfg.get('n_patches')} x {cfg.get('patch_size')} samples, step "
                      f"{cfg.get('window_step') or 'none (no overlap)'}, pad {cfg.get('pad')}")
+        tail, enc = cfg.get("tail") or {}, cfg.get("encoding") or {}
+        if tail or enc:
+            lines.append(f"  tail {tail.get('policy', '?')} (at least "
+                         f"{tail.get('min_valid_fraction', '?')} of a window valid); windows "
+                         f"stored as {enc.get('dtype', '?')} (ecg step {enc.get('ecg_step')} mV, "
+                         f"eeg step {enc.get('eeg_step')} µV)")
         lines.append(f"  ecg: {_filter_text(cfg.get('ecg'))}")
         lines.append(f"  eeg: {_filter_text(cfg.get('eeg'))}")
         qc = cfg.get("qc") or {}

@@ -1,0 +1,234 @@
+"""Executors: where the tasks of a run execute (this process, or dask.distributed), behind
+one small protocol (:class:`Executor`) that the driver is given."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from biosig_prep.convert.plan import AUTO_PROCESSES_BYTES, AUTO_PROCESSES_MIN_CORES, _Batch
+from biosig_prep.convert.stage import _pick
+from biosig_prep.store import (
+    RawIO,
+)
+
+
+class Executor(Protocol):
+    """What the driver needs of an executor.
+
+    submit(tag, fn, *args, priority, report) runs ``fn(*args)`` (an argument that is a handle
+        of an earlier task stands for that task's value) and returns a handle of its value;
+        ``report`` (a function of the value) gives what :meth:`next_done` hands back instead
+        of the value itself (the value stays where it was made).
+    next_done() -> (tag, reported value) of the next finished task, in completion order; a
+        task's exception is raised here.
+    pick(handle, table) -> a handle of ``_pick(value, table)`` (one table of a batch result).
+    lookahead : batches that may run ahead of the driver's frontier; ``len()`` tasks pending.
+    """
+
+    lookahead: int
+
+    def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
+               report: Callable[[Any], Any] | None = None) -> Any: ...
+
+    def next_done(self) -> tuple[Any, Any]: ...
+
+    def pick(self, handle: Any, table: str) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _LocalTask:
+    def __init__(self, fn: Callable, args: tuple, report: Callable | None) -> None:
+        self.fn, self.args, self.report, self.value = fn, args, report, None
+
+    def run(self) -> Any:
+        """Run the task; return what it reports."""
+        args = [a.value if isinstance(a, _LocalTask) else a for a in self.args]
+        self.value = self.fn(*args)
+        return self.value if self.report is None else self.report(self.value)
+
+
+class LocalExecutor:
+    """Tasks in this process, highest priority first: one at a time in the calling thread
+    (``threads=0``), or on a pool of ``threads`` threads. No scheduler, no serialization: the
+    numerical work (filters, resampling, compression, file I/O) releases the GIL."""
+
+    def __init__(self, threads: int = 0) -> None:
+        self._heap: list[tuple[int, int, Any, _LocalTask]] = []
+        self._n = 0
+        self._pending = 0
+        self.lookahead = threads + 2 if threads else 1
+        self._threads: list[threading.Thread] = []
+        if threads:
+            self._cv = threading.Condition()
+            self._done: queue.Queue = queue.Queue()
+            self._closed = False
+            for i in range(threads):
+                t = threading.Thread(target=self._work, name=f"biosig-prep-{i}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
+               report: Callable[[Any], Any] | None = None) -> _LocalTask:
+        task = _LocalTask(fn, args, report)
+        item = (-priority, self._n, tag, task)
+        self._n += 1
+        self._pending += 1
+        if self._threads:
+            with self._cv:
+                heapq.heappush(self._heap, item)
+                self._cv.notify()
+        else:
+            heapq.heappush(self._heap, item)
+        return task
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                _, _, tag, task = heapq.heappop(self._heap)
+            try:
+                self._done.put((tag, task.run(), None))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by next_done
+                self._done.put((tag, None, exc))
+
+    def __len__(self) -> int:
+        return self._pending
+
+    def next_done(self) -> tuple[Any, Any]:
+        if self._threads:
+            tag, value, exc = self._done.get()
+            self._pending -= 1
+            if exc is not None:
+                raise exc
+        else:
+            _, _, tag, task = heapq.heappop(self._heap)
+            self._pending -= 1
+            value = task.run()
+        return tag, value
+
+    def pick(self, handle: _LocalTask, table: str) -> Any:
+        return _pick(handle.value, table)
+
+    def close(self) -> None:
+        if self._threads:
+            with self._cv:
+                self._closed = True
+                self._heap.clear()
+                self._cv.notify_all()
+            for t in self._threads:
+                t.join()
+        self._heap.clear()
+
+
+class DaskExecutor:
+    """Tasks on a dask.distributed cluster, reported in completion order.
+
+    A task's value stays on its worker (later tasks receive it from there); with ``report``
+    a small follow-up task on the same worker sends the driver only what it reports.
+    """
+
+    def __init__(self, client: Any, io: RawIO, cluster: Any = None,
+                 owns_client: bool = True) -> None:
+        from dask.distributed import as_completed
+
+        self.client, self.io, self.cluster, self.owns_client = client, io, cluster, owns_client
+        self._done = as_completed()
+        self._tags: dict[str, Any] = {}
+        self._run = uuid.uuid4().hex[:8]
+        threads = sum(client.nthreads().values()) or 1
+        self.lookahead = threads + 2  # batches ahead of the frontier: bounds the memory
+
+    def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
+               report: Callable[[Any], Any] | None = None) -> Any:
+        key = f"biosig-prep-{self._run}-" + "-".join(str(t) for t in tag)
+        fut = self.client.submit(fn, *args, key=key, priority=priority, pure=False, retries=0)
+        done = fut if report is None else self.client.submit(
+            report, fut, key=f"{key}-report", priority=priority + 1, pure=False)
+        self._tags[done.key] = tag
+        self._done.add(done)
+        return fut
+
+    def __len__(self) -> int:
+        return self._done.count()
+
+    def pick(self, handle: Any, table: str) -> Any:
+        """A future of one table's part of a batch result (on the same worker)."""
+        return self.client.submit(_pick, handle, table, key=f"{handle.key}-{table}",
+                                  priority=100, pure=False)
+
+    def next_done(self) -> tuple[Any, Any]:
+        fut = next(self._done)
+        tag = self._tags.pop(fut.key)
+        return tag, fut.result()  # raises the task's exception
+
+    def close(self) -> None:
+        try:
+            self._done.clear()
+        except Exception:  # noqa: BLE001 - best effort while shutting down
+            pass
+        if self.owns_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batch], io: RawIO,
+                   processes: bool | None = None) -> Executor:
+    """The executor of a run (see the module docstring for the choices)."""
+    if scheduler is None and (workers == 0 or (workers is None and len(batches) <= 1)):
+        return LocalExecutor(0)
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 0:
+        raise ValueError(f"workers must be >= 0, got {n}")
+    if scheduler is None:
+        if processes is None:
+            processes = workers is not None or (
+                n >= AUTO_PROCESSES_MIN_CORES and _input_bytes(batches) >= AUTO_PROCESSES_BYTES)
+        if not processes:
+            return LocalExecutor(n)
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        if isinstance(scheduler, Client):
+            return DaskExecutor(scheduler, io, owns_client=False)
+        return DaskExecutor(Client(str(scheduler)), io)
+    import dask
+
+    # No statistical profiler (it samples every thread's stack every 10 ms), and no
+    # MALLOC_TRIM_THRESHOLD_ in the workers' environment: setting it fixes glibc's mmap
+    # threshold at 128 kB, so every numpy temporary of a record is a fresh mmap, page-faulted
+    # in and unmapped again (measured: 8x the page faults and ~1.8x the CPU time per record).
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+               if not k.startswith("MALLOC_")}
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        return DaskExecutor(Client(cluster), io, cluster)
+
+
+def _input_bytes(batches: Sequence[_Batch]) -> int:
+    """Bytes of the source files still to convert (header and signal file of a record)."""
+    total = 0
+    for batch in batches:
+        for src in batch.sources:
+            for path in {src.path, os.path.splitext(src.path)[0] + ".mat",
+                         os.path.splitext(src.path)[0] + ".dat"}:
+                try:
+                    total += os.path.getsize(path)
+                except OSError:
+                    pass
+    return total
