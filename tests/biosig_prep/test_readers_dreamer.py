@@ -162,8 +162,16 @@ def test_paired_windows_are_aligned_and_labelled(tiny):
         assert out.record_id == f"dreamer/s{t.subject:02d}/c{t.clip:02d}"
         eeg, ecg = out.streams["eeg@200"], out.streams["ecg@200"]
         seconds = min(t.eeg.n_times / 128, t.ecg.n_times / 256)
-        n = int(seconds // 10)
+        # the pad tail policy: whole windows, plus the tail when it holds >= 5 whole seconds
+        full, tail_patches = int(seconds // 10), int(seconds - 10 * (seconds // 10))
+        n = full + (tail_patches >= 5)
         assert len(eeg) == len(ecg) == n
+        valid = eeg.patch_mask.sum(axis=1).tolist()
+        assert valid == [10] * full + ([tail_patches] if tail_patches >= 5 else [])
+        np.testing.assert_array_equal(eeg.patch_mask, ecg.patch_mask)
+        if tail_patches >= 5:  # padded patches are zero in both modalities
+            assert not eeg.windows[-1, :, tail_patches:].any()
+            assert not ecg.windows[-1, :, tail_patches:].any()
         assert eeg.windows.shape == (n, 14, 10, 200) and ecg.windows.shape == (n, 2, 10, 200)
         assert eeg.windows.dtype == ecg.windows.dtype == np.float32
         np.testing.assert_array_equal(eeg.start, ecg.start)
@@ -187,19 +195,24 @@ def test_alignment_in_time(tmp_path):
     write_tiny_dreamer(path, n_subjects=1, n_clips=1, clip_seconds=(30.0,))
     trial = next(read_dreamer(path).trials())
     # put a 25 Hz burst at 13.0-13.5 s into both modalities
+    # at physical sizes: 100 µV of EEG, 1 mV of ECG (100 mV would leave the int16 store's range)
+    amp = {"eeg": 100.0, "ecg": 1.0}
     for rec, fs in ((trial.eeg, 128), (trial.ecg, 256)):
         t = np.arange(rec.n_times) / fs
         burst = ((t >= 13.0) & (t < 13.5)) * np.sin(2 * np.pi * 25 * t)
-        noise = 0.01 * np.random.default_rng(0).standard_normal(rec.signals.shape)
-        rec.signals = 100.0 * burst[None, :] + 4100.0 * (rec.modality == "eeg") + noise
+        noise = 0.01 * amp[rec.modality] * np.random.default_rng(0).standard_normal(
+            rec.signals.shape)
+        rec.signals = (amp[rec.modality] * burst[None, :] + 4100.0 * (rec.modality == "eeg")
+                       + noise)
     out = process_dreamer_trial(trial, PrepConfig())
     assert out.ok, out.status
     eeg = out.streams["eeg@200"].windows[1].reshape(14, 2000)[0]
     ecg = out.streams["ecg@200"].windows[1].reshape(2, 2000)[0]
     # window 1 covers 10-20 s: the burst sits at samples 600-700 of it in both
-    for x in (eeg, ecg):
+    for x, a in ((eeg, amp["eeg"]), (ecg, amp["ecg"])):
         env = np.abs(x)
-        assert env[610:690].max() > 50.0 and env[:550].max() < 10.0 and env[760:].max() < 10.0
+        assert env[610:690].max() > 0.5 * a
+        assert env[:550].max() < 0.1 * a and env[760:].max() < 0.1 * a
     # same phase: the cross-correlation of the two bursts peaks at lag 0
     xc = np.correlate(eeg.astype(np.float64), ecg.astype(np.float64), mode="full")
     assert np.argmax(xc) - (len(ecg) - 1) == 0
@@ -209,12 +222,17 @@ def test_steps_baseline_and_short_trials(tiny):
     path, _ = tiny
     trial = next(read_dreamer(path).trials())  # 25 s clip, 11 s baseline
     out = process_dreamer_trial(trial, PrepConfig(dreamer=DreamerConfig(step_seconds=5.0)))
-    assert len(out.streams["eeg@200"]) == 4  # starts 0, 5, 10, 15 s
-    assert out.streams["eeg@200"].start.tolist() == [0, 1000, 2000, 3000]
+    # starts 0, 5, 10, 15 s, and the 20-25 s tail (5 of 10 patches: kept under the pad policy)
+    assert out.streams["eeg@200"].start.tolist() == [0, 1000, 2000, 3000, 4000]
+    assert out.streams["eeg@200"].patch_mask.sum(axis=1).tolist() == [10, 10, 10, 10, 5]
     out = process_dreamer_trial(trial, PrepConfig(dreamer=DreamerConfig(include_baseline=True)))
     assert out.ok
-    assert out.labels["baseline"].tolist() == [1, 0, 0]
-    assert out.streams["ecg@200"].start.tolist() == [-2200, 0, 2000]  # 11 s baseline at 200 Hz
+    # the 11 s baseline gives one window (its 1 s tail is too short), the 25 s clip 2 + a tail
+    assert out.labels["baseline"].tolist() == [1, 0, 0, 0]
+    assert out.streams["ecg@200"].start.tolist() == [-2200, 0, 2000, 4000]
+    out = process_dreamer_trial(trial, PrepConfig(
+        dreamer=DreamerConfig(include_baseline=True), tail={"policy": "drop"}))
+    assert out.streams["ecg@200"].start.tolist() == [-2200, 0, 2000]  # the old behaviour
     short = list(read_dreamer(path).trials())[2]  # 12 s clip: one window
     assert len(process_dreamer_trial(short, PrepConfig()).streams["eeg@200"]) == 1
     short.eeg.signals = short.eeg.signals[:, :1000]  # ~7.8 s
