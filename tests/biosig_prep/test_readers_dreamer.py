@@ -235,7 +235,12 @@ def test_steps_baseline_and_short_trials(tiny):
     assert out.streams["ecg@200"].start.tolist() == [-2200, 0, 2000]  # the old behaviour
     short = list(read_dreamer(path).trials())[2]  # 12 s clip: one window
     assert len(process_dreamer_trial(short, PrepConfig()).streams["eeg@200"]) == 1
-    short.eeg.signals = short.eeg.signals[:, :1000]  # ~7.8 s
+    short.eeg.signals = short.eeg.signals[:, :1000]  # ~7.8 s: one padded window, 7 patches
+    out = process_dreamer_trial(short, PrepConfig())
+    assert out.ok and out.streams["eeg@200"].patch_mask.sum(axis=1).tolist() == [7]
+    out = process_dreamer_trial(short, PrepConfig(tail={"policy": "drop"}))
+    assert out.status.startswith("too short") and out.streams == {} and out.labels is None
+    short.eeg.signals = short.eeg.signals[:, :512]  # 4 s: under half a window either way
     out = process_dreamer_trial(short, PrepConfig())
     assert out.status.startswith("too short") and out.streams == {} and out.labels is None
 
