@@ -76,6 +76,7 @@ import numpy as np
 
 from biosig_prep import __version__
 from biosig_prep.config import PrepConfig
+from biosig_prep.leads import stream_channels
 from biosig_prep.processing import process_dreamer_trial, process_recording
 from biosig_prep.progress import progress_bar
 from biosig_prep.readers import ReadError, SourceFile, discover, read_dreamer, read_source
@@ -1028,15 +1029,16 @@ class _Driver:
         b = int(marker["batch"])
         rows = marker["rows"]
         excluded: dict[int, str] = {}
+        labels = marker.get("labels")
         for name, info in marker["streams"].items():
             for row, _n, variant in info["entries"]:
                 channels = tuple(info["variants"][variant])
-                table = self.tables.get(name) or self._stream_table(name, info, channels)
+                table = self.tables.get(name) or self._stream_table(name, info, stream_channels(
+                    info["modality"], channels, self.config.leads, paired=bool(labels)))
                 if table.stream.channels != channels and row not in excluded:
                     excluded[row] = _short(
                         f"skipped: channels {list(channels)} differ from stream {name}'s "
                         f"{list(table.stream.channels)} (one channel set per stream)")
-        labels = marker.get("labels")
         if labels:
             keys = tuple(labels["keys"])
             table = self.tables.get(LABELS)

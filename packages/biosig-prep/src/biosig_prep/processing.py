@@ -12,9 +12,10 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    (C, T) array).
 4. QC on the amplitude of the filtered signals.
 5. ECG: leads into the canonical order (``config.leads``), missing leads zero-filled and
-   flagged False in ``channel_mask``. An ECG whose channel names match no canonical lead (a
-   single ``ECG`` channel of an EDF, DREAMER's two channels) keeps its own channels and order.
-   EEG keeps the file's channels and order.
+   flagged False in ``channel_mask``; 12 unnamed leads are placed in the Challenge's standard
+   order (noted in the metadata); an ECG none of whose leads can be placed (a single ``ECG``
+   channel of an EDF) is skipped with the reason (:func:`biosig_prep.leads.map_ecg_leads`).
+   DREAMER's paired ECG keeps its two channels; EEG keeps the file's channels and order.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32.
    The anti-aliasing filter is the short one for a signal band-limited to ``h_freq``
    (:func:`biosig_prep.resample.short_fir`); a rate at which the record gives no window is
@@ -34,7 +35,7 @@ import numpy as np
 
 from biosig_prep.config import FilterConfig, PrepConfig
 from biosig_prep.filters import apply_filter, check_band, design_filter, resolve_notch
-from biosig_prep.leads import match_leads
+from biosig_prep.leads import LeadMappingError, map_ecg_leads
 from biosig_prep.qc import OK, check_amplitude, check_finite, check_saturation, flat_leads
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
@@ -103,8 +104,13 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
     _check_rates(fcfg, rec.fs, rates, rec.modality)
     notch = _resolved_notch(rec, fcfg)
 
-    found = match_leads(rec.channels, config.leads) if canonical else []
-    if any(i is not None for i in found):  # canonical leads in config.leads order
+    if canonical:  # canonical leads in config.leads order, or a skip naming the leads
+        try:
+            found, note = map_ecg_leads(rec.channels, config.leads)
+        except LeadMappingError as exc:
+            raise _Skip(str(exc)) from None
+        if note:
+            meta["lead_mapping"] = note
         out_channels = list(config.leads)
         pairs = [(slot, row) for slot, row in enumerate(found) if row is not None]
         missing = [name for name, row in zip(config.leads, found, strict=True) if row is None]
