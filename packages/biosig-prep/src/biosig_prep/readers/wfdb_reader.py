@@ -2,11 +2,13 @@
 
 Two paths, same numbers:
 
-* The fast path parses the header text itself and reads the samples with numpy: MATLAB v4
-  ``.mat`` holding int16 ``val`` (leads x samples, stored column-major, so frame by frame) and
-  format-16 ``.dat`` files, one signal file per record, one sample per frame. It costs a small
-  fraction of ``wfdb.rdrecord``, whose header parsing alone dominates its time.
-* Everything else (format 212 and the other packed formats, several signal files,
+* The fast path parses the header text itself and reads the samples with numpy: a MATLAB
+  ``.mat`` holding ``val`` (leads x samples; v4 of any numeric type, or v5 through scipy, see
+  :mod:`biosig_prep.readers.matfile`: the file's own header says the type, never the WFDB
+  format field) and format-16 ``.dat`` files, one signal file per record, one sample per
+  frame. It costs a small fraction of ``wfdb.rdrecord``, whose header parsing alone dominates
+  its time.
+* Everything else that is not ``.mat`` (format 212 and the other packed formats, several signal files,
   multi-frequency or multi-segment records, skew) goes through ``wfdb.rdrecord``.
 
 Both give physical values ``(digital - baseline) / gain`` in float64, then converted to mV
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.readers.errors import ReadError
+from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.recording import Recording
 from biosig_prep.sources import challenge_source
 
@@ -266,9 +269,30 @@ def _read_signal_file(hea_path: Path, header: WfdbHeader,
     raise ReadError(hea_path, f"signal file {file_name!r} named in the header does not exist")
 
 
-def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
-    """Digital samples, shape (n_sig, sig_len) int16, or None when the fast path does not apply."""
+def _single_mat(header: WfdbHeader) -> bool:
+    """True when every signal lives in one ``.mat`` file, one sample per frame, no skew."""
     sigs = header.signals
+    return (header.n_seg is None and bool(sigs) and len({s.file_name for s in sigs}) == 1
+            and sigs[0].file_name.lower().endswith(".mat")
+            and all(s.samps_per_frame == 1 and not s.skew for s in sigs))
+
+
+def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
+    """Digital samples, shape (n_sig, sig_len) (int16, or the ``.mat`` file's own type), or None
+    when the fast path does not apply."""
+    sigs = header.signals
+    if _single_mat(header):  # any MATLAB version and numeric type, never int16 by assumption
+        data_path, buf = _read_signal_file(hea_path, header, sigs[0].file_name)
+        matrix = read_mat_matrix(data_path, buf, header.n_sig)
+        if header.sig_len is not None:
+            if header.sig_len > matrix.shape[1]:
+                raise ReadError(data_path, f".mat holds {matrix.shape[1]} samples per signal "
+                                           f"but the header declares {header.sig_len}")
+            matrix = matrix[:, :header.sig_len]
+        return matrix
+    if any(s.file_name.lower().endswith(".mat") for s in sigs):
+        raise ReadError(hea_path, "signals in .mat files are read only as one matrix (leads x "
+                                  "samples) in one file, one sample per frame")
     if (header.n_seg is not None or not sigs or len({s.file_name for s in sigs}) != 1
             or any(s.fmt != 16 or s.samps_per_frame != 1 or s.skew for s in sigs)
             or len({s.byte_offset for s in sigs}) != 1):
@@ -276,28 +300,8 @@ def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
     data_path, buf = _read_signal_file(hea_path, header, sigs[0].file_name)
     n_sig = header.n_sig
     offset = sigs[0].byte_offset or 0
-    if data_path.suffix.lower() == ".mat":
-        if len(buf) < 20:
-            raise ReadError(data_path, f"truncated .mat file ({len(buf)} bytes)")
-        mtype, mrows, ncols, imagf, namelen = np.frombuffer(buf, dtype="<i4", count=5)
-        if mtype != 30 or imagf != 0:  # 30: little-endian, int16, full numeric matrix
-            return None
-        data_start = 20 + int(namelen)
-        if sigs[0].byte_offset is not None and offset != data_start:
-            return None
-        offset = data_start
-        if mrows != n_sig:
-            raise ReadError(data_path, f".mat holds {mrows} rows but the header declares "
-                                       f"{n_sig} signals")
-        n_samples = int(ncols)
-        if header.sig_len is not None:
-            if header.sig_len > n_samples:
-                raise ReadError(data_path, f".mat holds {n_samples} samples per signal but the "
-                                           f"header declares {header.sig_len}")
-            n_samples = header.sig_len
-    else:
-        available = (len(buf) - offset) // (2 * n_sig)
-        n_samples = header.sig_len if header.sig_len is not None else available
+    available = (len(buf) - offset) // (2 * n_sig)
+    n_samples = header.sig_len if header.sig_len is not None else available
     need = offset + 2 * n_sig * n_samples
     if len(buf) < need:
         raise ReadError(data_path, f"truncated signal file: {len(buf)} bytes, the header needs "
@@ -374,7 +378,8 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         signals = digital.astype(np.float64)  # the same arithmetic as wfdb's dac()
         signals -= baseline[:, None]
         signals /= gain[:, None]
-        if digital.size and digital.min() == -32768:  # format 16's invalid-sample value
+        if digital.dtype == np.int16 and digital.size and digital.min() == -32768:
+            # format 16's invalid-sample value
             signals[digital == -32768] = np.nan
         units = [s.units for s in header.signals]
         names = [s.name for s in header.signals]
