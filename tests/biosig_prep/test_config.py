@@ -21,7 +21,7 @@ def test_defaults_match_the_contract():
         1e-6, 20.0, 5000.0, 0.2)
     d = c.dreamer
     assert (d.rate, d.window_seconds, d.step_seconds, d.include_baseline, d.ecg_scale) == (
-        200, 10.0, None, False, 1.0)
+        200, 10.0, None, False, 3000.0 / 175.0 / 4095.0)  # Shimmer2 counts -> mV (issue 10)
     assert d.eeg.h_freq < 64.0  # DREAMER EEG is sampled at 128 Hz
     assert c.leads == list(CANONICAL_LEADS)
     assert c.leads == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]

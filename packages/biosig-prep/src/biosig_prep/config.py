@@ -104,11 +104,11 @@ class DreamerConfig(_Model):
         must equal ``n_patches * patch_size`` samples at ``rate``.
     include_baseline : also cut the pre-clip baseline segment into windows; they come first, with
         negative ``start`` (samples before clip onset) and label ``baseline = 1``.
-    ecg_scale : factor from the file's ECG values to mV. DREAMER ships the ECG as the recorder gave
-        it (raw ADC-like counts); 1.0 keeps those values as they are. For a Shimmer ECG unit
-        (12-bit ADC, 3 V reference, amplifier gain 175) the factor would be 3000/4095/175 = 0.00419.
-        Because this scale is an assumption, the amplitude bounds of QC are not applied to
-        DREAMER's ECG (non-finite, flat and saturated leads still are).
+    ecg_scale : factor from the file's ECG values to mV. The real DREAMER.mat holds the
+        Shimmer2 ECG as raw 12-bit ADC counts; the default converts them with the unit's ADC
+        reference and amplifier gain, 3000 mV / 175 / 4095 = 0.0041863 mV per count (source in
+        :mod:`biosig_prep.readers.dreamer`). 1.0 reads a file already in mV. The amplitude
+        bounds of QC apply to DREAMER's ECG like to any ECG.
     eeg / ecg : band-pass and notch of each modality, at its original rate (EEG: 128 Hz, so the
         upper edge must stay below 64 Hz).
     """
@@ -117,7 +117,7 @@ class DreamerConfig(_Model):
     window_seconds: float = Field(10.0, gt=0)
     step_seconds: float | None = Field(None, gt=0)
     include_baseline: bool = False
-    ecg_scale: float = Field(1.0, gt=0)
+    ecg_scale: float = Field(3000.0 / 175.0 / 4095.0, gt=0)  # Shimmer2 counts -> mV
     eeg: FilterConfig = Field(
         default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=45.0, order=4, notch="auto"))
     ecg: FilterConfig = Field(

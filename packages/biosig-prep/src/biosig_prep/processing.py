@@ -36,7 +36,15 @@ import numpy as np
 from biosig_prep.config import FilterConfig, PrepConfig
 from biosig_prep.filters import apply_filter, check_band, design_filter, resolve_notch
 from biosig_prep.leads import LeadMappingError, map_ecg_leads
-from biosig_prep.qc import OK, check_amplitude, check_finite, check_saturation, flat_leads
+from biosig_prep.qc import (
+    AMPLITUDE_KEY,
+    OK,
+    check_amplitude,
+    check_finite,
+    check_saturation,
+    flat_leads,
+    robust_amplitude,
+)
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
 from biosig_prep.resample import resample, resampled_length
@@ -96,7 +104,7 @@ class _Prepared:
 
 
 def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequence[int],
-             meta: dict[str, Any], *, canonical: bool, amplitude_qc: bool = True) -> _Prepared:
+             meta: dict[str, Any], *, canonical: bool) -> _Prepared:
     """Validate the band, map channels, QC and filter ``rec`` at its own rate."""
     if rec.signals.ndim != 2 or rec.signals.shape[0] != len(rec.channels):
         raise _Skip(f"read: signals of shape {rec.signals.shape} do not match "
@@ -144,10 +152,10 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
         raise _Skip(status)
 
     filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals)
-    if amplitude_qc:
-        status = check_amplitude(filtered, rec.modality, qc)
-        if status != OK:
-            raise _Skip(status)
+    meta.setdefault(AMPLITUDE_KEY, {})[rec.modality] = robust_amplitude(filtered)
+    status = check_amplitude(filtered, rec.modality, qc)
+    if status != OK:
+        raise _Skip(status)
     slots = np.array([slot for slot, _ in pairs], dtype=np.intp)
     mask = np.zeros(len(out_channels), dtype=bool)
     mask[slots] = True
@@ -272,8 +280,7 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
         for rec, fcfg in ((eeg, d.eeg), (ecg, d.ecg)):
             part_meta: dict[str, Any] = {}
             try:
-                prep = _prepare(rec, fcfg, config, [rate], part_meta, canonical=False,
-                                amplitude_qc=rec.modality == "eeg")
+                prep = _prepare(rec, fcfg, config, [rate], part_meta, canonical=False)
             except _Skip as skip:
                 raise _Skip(f"{skip} ({rec.modality} {name})" if name == "baseline"
                             else str(skip)) from None
@@ -281,6 +288,8 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
                 key = f"{rec.modality}_flat_leads" + ("_baseline" if name == "baseline" else "")
                 meta[key] = part_meta["flat_leads"]
             meta[f"{rec.modality}_notch_hz"] = prep.notch
+            if name == "stimuli":
+                meta.setdefault(AMPLITUDE_KEY, {}).update(part_meta[AMPLITUDE_KEY])
             prepared[rec.modality] = (prep, resample(prep.filtered, rec.fs, rate))
         n_times = min(y.shape[-1] for _, y in prepared.values())
         starts = window_starts(n_times, window, step, config.pad)

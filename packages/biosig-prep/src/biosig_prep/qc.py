@@ -15,10 +15,18 @@ Two stages, because they need different signals:
 
 A record that fails is recorded with its reason and gives no windows; it is never silently
 dropped.
+
+Units are checked per source as well as per record: :func:`robust_amplitude` (the 99.9th
+percentile of ``|x|`` of the band-passed record, robust to a few spikes) goes into every
+record's metadata (``amplitude_p999``: {modality: value}), and ``biosig-prep inspect`` reports
+the median over each source's records, flagged by :func:`amplitude_flag` when it is 10x off the
+typical amplitude of the declared unit (:data:`TYPICAL_P999`: ECG 1 mV, EEG 50 µV), either way:
+DREAMER's ECG left in ADC counts reads ~300 "mV" and is flagged.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,9 +34,14 @@ import numpy as np
 from biosig_prep.config import QCConfig
 
 __all__ = ["OK", "check_finite", "flat_leads", "check_saturation", "check_raw",
-           "check_amplitude"]
+           "check_amplitude", "robust_amplitude", "amplitude_flag", "AMPLITUDE_KEY",
+           "TYPICAL_P999", "source_amplitudes", "amplitude_lines"]
 
 OK = "ok"
+AMPLITUDE_KEY = "amplitude_p999"
+# typical 99.9th percentile of |x| of a band-passed record, per modality (declared unit)
+TYPICAL_P999 = {"ecg": 1.0, "eeg": 50.0}
+_PLAUSIBLE_FACTOR = 10.0
 
 _UNITS = {"ecg": "mV", "eeg": "µV"}
 
@@ -101,3 +114,68 @@ def check_amplitude(filtered: np.ndarray, modality: str, cfg: QCConfig) -> str:
     if peak > high or peak < low:
         return f"qc: implausible amplitude (max {peak:.2g} {_UNITS[modality]})"
     return OK
+
+
+def robust_amplitude(filtered: np.ndarray) -> float:
+    """99.9th percentile of ``|x|`` over all leads of ``filtered`` (n_channels, n_times), in
+    the signal's unit, 4 significant digits; NaN for an empty record."""
+    if filtered.size == 0:
+        return float("nan")
+    return float(f"{np.percentile(np.abs(filtered), 99.9):.4g}")
+
+
+def amplitude_flag(value: float, modality: str) -> str:
+    """``""`` when ``value`` (a median robust amplitude) is within 10x of the typical amplitude
+    of ``modality`` in its declared unit, else a short warning naming the factor."""
+    typical = TYPICAL_P999.get(modality)
+    if typical is None or not np.isfinite(value):
+        return ""
+    unit = _UNITS[modality]
+    if value > typical * _PLAUSIBLE_FACTOR:
+        return (f"IMPLAUSIBLE for {unit}: {value / typical:.0f}x the typical {typical:g} {unit} "
+                "(wrong units or scale?)")
+    if value < typical / _PLAUSIBLE_FACTOR:
+        return (f"IMPLAUSIBLE for {unit}: 1/{typical / value:.0f} of the typical {typical:g} "
+                f"{unit} (wrong units or scale?)")
+    return ""
+
+
+def source_amplitudes(sources: Sequence[str], statuses: Sequence[str],
+                      metadata: Sequence[str]) -> dict[str, dict[str, dict]]:
+    """Per source and modality, the median of the ok records' robust amplitudes.
+
+    The three sequences are the ``records/`` columns (metadata as JSON text). Returns
+    ``{source: {modality: {"median", "records", "unit", "flag"}}}`` (``flag``: see
+    :func:`amplitude_flag`); records without ``amplitude_p999`` (older stores) are left out.
+    """
+    values: dict[tuple[str, str], list[float]] = {}
+    for source, status, meta in zip(sources, statuses, metadata, strict=True):
+        if str(status) != OK:
+            continue
+        try:
+            amp = json.loads(str(meta) or "{}").get(AMPLITUDE_KEY) or {}
+        except (ValueError, AttributeError):
+            continue
+        for modality, value in amp.items():
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                values.setdefault((str(source), modality), []).append(float(value))
+    out: dict[str, dict[str, dict]] = {}
+    for (source, modality), vals in sorted(values.items()):
+        median = float(f"{np.median(vals):.4g}")
+        out.setdefault(source, {})[modality] = {
+            "median": median, "records": len(vals), "unit": _UNITS.get(modality, "?"),
+            "flag": amplitude_flag(median, modality)}
+    return out
+
+
+def amplitude_lines(amplitudes: dict[str, dict[str, dict]]) -> list[str]:
+    """Report lines for :func:`source_amplitudes` (``biosig-prep inspect``)."""
+    if not amplitudes:
+        return []
+    lines = ["amplitude (median per-record 99.9th percentile of |x|, band-passed)"]
+    for source, per in amplitudes.items():
+        for modality, a in per.items():
+            flag = f"  {a['flag']}" if a["flag"] else ""
+            lines.append(f"  {source} {modality}: {a['median']:g} {a['unit']} "
+                         f"({a['records']} records){flag}")
+    return lines

@@ -2,16 +2,24 @@
 
 Layout (MATLAB): a struct ``DREAMER`` with ``Data`` (1 x 23, one per subject), ``EEG_SamplingRate``
 (128), ``ECG_SamplingRate`` (256), ``EEG_Electrodes`` (14 names), ``noOfSubjects``,
-``noOfVideoSequences``, ``Disclaimer``, ``Provider``, ``Version``, ``Acknowledge``. Each subject:
+``noOfVideoSequences``, ``Disclaimer``, ``Provider``, ``Version``, ``Acknowledgement``. Each subject:
 ``Age``, ``Gender``, ``EEG.baseline{18}`` / ``EEG.stimuli{18}`` (samples x 14, µV),
-``ECG.baseline{18}`` / ``ECG.stimuli{18}`` (samples x 2), ``ScoreValence`` / ``ScoreArousal`` /
+``ECG.baseline{18}`` / ``ECG.stimuli{18}`` (samples x 2, raw ADC counts), ``ScoreValence`` / ``ScoreArousal`` /
 ``ScoreDominance`` (18 x 1, 1..5).
 
 The file is loaded with ``scipy.io.loadmat(squeeze_me=True, struct_as_record=False)``; the
 accessors below also accept the record-array and dict forms, so files written by other tools
-(``scipy.io.savemat`` with nested dicts, MATLAB itself) read the same way. The ECG is scaled by
-``ecg_scale`` (default 1.0: the values as the file holds them; see
-:class:`biosig_prep.config.DreamerConfig`).
+(``scipy.io.savemat`` with nested dicts, MATLAB itself) read the same way.
+
+The ECG of the distributed file is the Shimmer2 ECG unit's raw 12-bit ADC counts (around 2048;
+public analysis code of the real file clips it to 1800-2500). It is multiplied by ``ecg_scale``,
+by default :data:`SHIMMER_ECG_MV_PER_COUNT` = 3000 mV / 175 / 4095 = 0.0041863 mV per count:
+the unit's ADC reference (3 V over the 12-bit range, 4095 steps) divided by its ECG amplifier
+gain (175). Source: Shimmer Research's own driver, ShimmerEngineering/Shimmer-Java-Android-API,
+``ShimmerObject.java`` (``GainECGLALL = 175``, ``OffsetECGLALL = 2060`` for the Shimmer2 ECG
+board) with ``calibrateU12AdcValue``: mV = (counts - offset) * (Vref * 1000 / gain) / 4095,
+Vref = 3 V. The offset (a DC level) is not subtracted here: the band-pass removes it. A file
+whose ECG is already in mV is read with ``ecg_scale=1.0``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,12 @@ import numpy as np
 from biosig_prep.readers.errors import ReadError
 from biosig_prep.recording import Recording
 
-__all__ = ["DREAMER_ELECTRODES", "DreamerTrial", "DreamerData", "read_dreamer", "is_dreamer_mat"]
+__all__ = ["DREAMER_ELECTRODES", "DreamerTrial", "DreamerData", "read_dreamer", "is_dreamer_mat",
+           "SHIMMER_ECG_MV_PER_COUNT", "SHIMMER_ECG_OFFSET_COUNTS"]
+
+# Shimmer2 ECG board: 12-bit ADC, 3 V reference, amplifier gain 175 (see the module docstring)
+SHIMMER_ECG_MV_PER_COUNT = 3000.0 / 175.0 / 4095.0
+SHIMMER_ECG_OFFSET_COUNTS = 2060.0
 
 DREAMER_ELECTRODES = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4",
                       "F8", "AF4")
@@ -114,7 +127,7 @@ def _age(obj: Any) -> int | None:
 class DreamerTrial:
     """One subject watching one clip. ``subject`` and ``clip`` are 0-based.
 
-    eeg : 14 channels, 128 Hz, µV. ecg : 2 channels, 256 Hz, mV (x ``ecg_scale``).
+    eeg : 14 channels, 128 Hz, µV. ecg : 2 channels, 256 Hz, mV (file values x ``ecg_scale``).
     scores : valence / arousal / dominance -> int 1..5. metadata : age, gender, subject, clip.
     eeg_baseline / ecg_baseline : the neutral segment shown before the clip.
     """
@@ -146,7 +159,7 @@ class DreamerData:
     n_clips: int
     info: dict[str, str]
     subjects: list[Any] = field(repr=False)
-    ecg_scale: float = 1.0
+    ecg_scale: float = SHIMMER_ECG_MV_PER_COUNT
 
     def __len__(self) -> int:
         return self.n_subjects * self.n_clips
@@ -184,7 +197,7 @@ class DreamerData:
                     n_ch = len(self.electrodes) if m == "eeg" else 2
                     sig = _signal(cells[c], n_ch, path,
                                   f"{where}.{m.upper()}.{part}{{{c + 1}}}")
-                    if m == "ecg" and self.ecg_scale != 1.0:
+                    if m == "ecg" and self.ecg_scale != 1.0:  # counts -> mV
                         sig *= self.ecg_scale
                     recs[(m, part)] = Recording(
                         record_id=f"{rid}/{m}" + ("/baseline" if part == "baseline" else ""),
@@ -199,8 +212,12 @@ class DreamerData:
                                    ecg_baseline=recs[("ecg", "baseline")])
 
 
-def read_dreamer(path: str | os.PathLike, *, ecg_scale: float = 1.0) -> DreamerData:
-    """Load ``DREAMER.mat`` once. Raises :class:`ReadError` naming the file on any problem."""
+def read_dreamer(path: str | os.PathLike, *,
+                 ecg_scale: float = SHIMMER_ECG_MV_PER_COUNT) -> DreamerData:
+    """Load ``DREAMER.mat`` once. Raises :class:`ReadError` naming the file on any problem.
+
+    ecg_scale : file ECG value -> mV (default: Shimmer2 counts, see the module docstring).
+    """
     from scipy.io import loadmat
 
     path = Path(path)
@@ -228,7 +245,7 @@ def read_dreamer(path: str | os.PathLike, *, ecg_scale: float = 1.0) -> DreamerD
         raise ReadError(path, f"DREAMER.noOfSubjects is {n_subjects} but Data holds "
                               f"{len(subjects)} subjects")
     info = {}
-    for key in ("Disclaimer", "Provider", "Version", "Acknowledge"):
+    for key in ("Disclaimer", "Provider", "Version", "Acknowledgement", "Acknowledge"):
         try:
             info[key.lower()] = _text(_get(root, key, path, "DREAMER"))
         except ReadError:
