@@ -151,7 +151,7 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
     if status != OK:
         raise _Skip(status)
 
-    filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals)
+    filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals, rec.fs)
     meta.setdefault(AMPLITUDE_KEY, {})[rec.modality] = robust_amplitude(filtered)
     status = check_amplitude(filtered, rec.modality, qc)
     if status != OK:
