@@ -77,14 +77,16 @@ class QCConfig(_Model):
     """Per-record quality checks (see :mod:`biosig_prep.qc`).
 
     flat_std : a lead whose standard deviation (physical units) is below this is flat.
-    flat_leads : ``"mask"``: a flat lead is zero-filled and masked like a missing lead, the
-        record fails only if every lead is flat; ``"skip"``: any flat lead fails the record.
+    flat_leads : ``"mask"``: a flat or clipped lead is zero-filled and masked like a missing
+        lead, the record fails only if no lead is usable; ``"skip"``: any flat or clipped lead
+        fails the record.
     max_abs_mv / max_abs_uv : largest plausible absolute value after the band-pass (ECG mV / EEG µV).
     min_peak_mv / min_peak_uv : the largest absolute value over all leads after the band-pass must
         reach this; below it the units are wrong (e.g. the 2000000/mV PTB gain: values 1000x too
         small).
-    saturation_fraction : a lead with more than this fraction of its samples at its own minimum or
-        maximum value is clipped at the rails.
+    saturation_seconds : a lead holding a run of consecutive samples at its own minimum or maximum
+        this long (at least 3 samples), or 2 samples at the ADC range the header gives, is
+        clipped at the rails; it is masked like a flat lead (see ``flat_leads``).
     """
 
     flat_std: float = Field(1e-6, ge=0)
@@ -93,7 +95,7 @@ class QCConfig(_Model):
     max_abs_uv: float = Field(5000.0, gt=0)
     min_peak_mv: float = Field(0.02, ge=0)
     min_peak_uv: float = Field(0.5, ge=0)
-    saturation_fraction: float = Field(0.2, gt=0, le=1)
+    saturation_seconds: float = Field(0.04, gt=0)
 
 
 class DreamerConfig(_Model):

@@ -7,7 +7,8 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    (``"filter: h_freq (75.0) must be less than the Nyquist frequency 50.0 (output rate 100
    Hz)"``): the store's streams then never hold a rate filtered differently from the config.
    Lower the cut-off or drop that rate to convert such records.
-2. QC on the raw signals (non-finite, flat, saturated leads).
+2. QC on the raw signals (non-finite values; flat leads and leads clipped at the rails are
+   masked like missing leads, the record fails only when no lead is usable).
 3. Band-pass and notch once, at the original rate, in float64 (``sosfiltfilt`` over the whole
    (C, T) array).
 4. QC on the amplitude of the filtered signals.
@@ -42,6 +43,7 @@ from biosig_prep.qc import (
     check_amplitude,
     check_finite,
     check_saturation,
+    clipped_leads,
     flat_leads,
     robust_amplitude,
 )
@@ -135,21 +137,28 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
     status = check_finite(signals, names)
     if status != OK:
         raise _Skip(status)
-    flat = flat_leads(signals, qc)
-    if flat.any():
-        first = names[int(np.flatnonzero(flat)[0])]
+    rails = None if rec.adc_range is None else np.asarray(rec.adc_range)[rows]
+    for kind in ("flat", "clipped"):  # a flat or clipped lead is masked like a missing one
+        if kind == "flat":
+            bad = flat_leads(signals, qc)
+        else:
+            bad, _ = clipped_leads(signals, qc, rec.fs, rails)
+        if not bad.any():
+            continue
+        first = names[int(np.flatnonzero(bad)[0])]
+        reason = (f"qc: flat lead {first}" if kind == "flat"
+                  else check_saturation(signals, names, qc, rec.fs, rails))
         if qc.flat_leads == "skip":
-            raise _Skip(f"qc: flat lead {first}")
-        if flat.all():
-            raise _Skip(f"qc: every lead is flat ({first}, ...)")
-        meta["flat_leads"] = [n for n, f in zip(names, flat, strict=True) if f]
-        keep = ~flat
+            raise _Skip(reason)
+        if bad.all():
+            raise _Skip(f"qc: every lead is flat ({first}, ...)" if kind == "flat" else
+                        f"qc: no usable lead: every lead is flat or clipped ({reason[4:]})")
+        meta[f"{kind}_leads"] = [n for n, f in zip(names, bad, strict=True) if f]
+        keep = ~bad
         pairs = [p for p, k in zip(pairs, keep, strict=True) if k]
         signals = signals[keep]
         names = [n for n, k in zip(names, keep, strict=True) if k]
-    status = check_saturation(signals, names, qc)
-    if status != OK:
-        raise _Skip(status)
+        rails = None if rails is None else rails[keep]
 
     filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals, rec.fs)
     meta.setdefault(AMPLITUDE_KEY, {})[rec.modality] = robust_amplitude(filtered)

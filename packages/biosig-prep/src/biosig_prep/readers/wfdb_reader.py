@@ -349,6 +349,22 @@ def _read_with_wfdb(hea_path: Path,
     return np.ascontiguousarray(rec.p_signal.T, dtype=np.float64), units, float(rec.fs), names
 
 
+def _adc_range(header: WfdbHeader, units: list[str]) -> np.ndarray | None:
+    """(n_sig, 2) physical values (mV) of each signal's lowest and highest ADC code, computed as
+    the samples are, or None unless every signal line gives its ADC resolution."""
+    sigs = header.signals
+    if not sigs or any(not s.adc_res or s.adc_res > 32 for s in sigs):
+        return None
+    out = np.empty((len(sigs), 2), dtype=np.float64)
+    for i, (s, unit) in enumerate(zip(sigs, units, strict=True)):
+        half = 2 ** (s.adc_res - 1)
+        codes = np.array([s.adc_zero - half, s.adc_zero + half - 1], dtype=np.float64)
+        codes -= s.baseline
+        codes /= s.gain
+        out[i] = codes * _TO_MV.get(unit.lower(), 1.0)
+    return out
+
+
 def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
               fast: bool = True) -> Recording:
     """Read one WFDB record into an ECG :class:`Recording` (mV, float64, shape (n_sig, n_times)).
@@ -395,6 +411,7 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         if factor != 1.0:
             signals[i] *= factor
     names = [n if n else f"ch{i + 1}" for i, n in enumerate(names)]
+    adc_range = _adc_range(header, units) if len(units) == len(header.signals) else None
     meta = header_metadata(header.comments)
     if header.fixes:
         meta["header_fixes"] = list(header.fixes)
@@ -409,4 +426,5 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         channels=names,
         units=["mV"] * len(names),
         metadata=meta,
+        adc_range=adc_range,
     )
