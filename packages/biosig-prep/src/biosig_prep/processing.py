@@ -250,6 +250,10 @@ def process_dreamer_trial(trial: DreamerTrial, config: PrepConfig) -> ProcessedR
     """
     d = config.dreamer
     eeg, ecg = trial.eeg, trial.ecg
+    if trial.problem is not None or eeg is None or ecg is None:  # unreadable in the file
+        return ProcessedRecord(record_id=trial.record_id, source="dreamer", path=trial.path,
+                               fs_original=float("nan"), n_samples=0,
+                               status=f"read: {trial.problem}", metadata=dict(trial.metadata))
     meta = {**trial.metadata, "eeg_fs": float(eeg.fs), "ecg_fs": float(ecg.fs),
             "ecg_n_samples": _n_samples(ecg), "ecg_scale": d.ecg_scale}
     result = ProcessedRecord(record_id=trial.record_id, source="dreamer", path=eeg.path,

@@ -35,7 +35,8 @@ def read_source(src: SourceFile) -> list[Recording]:
         if src.format == "dreamer":
             recs: list[Recording] = []
             for trial in read_dreamer(src.path).trials():
-                recs += [trial.eeg, trial.ecg]
+                if trial.problem is None:  # bad trials: see DreamerTrial.problem
+                    recs += [trial.eeg, trial.ecg]
             return recs
     except ReadError:
         raise

@@ -107,11 +107,42 @@ def _signal(obj: Any, n_channels: int, path: Path, where: str) -> np.ndarray:
     arr = np.asarray(obj)
     if arr.dtype == object and arr.size == 1:
         arr = np.asarray(arr.item())
+    if arr.size == 0:
+        raise ReadError(path, f"{where} is empty")
+    if arr.dtype.kind not in "iuf":
+        raise ReadError(path, f"{where} holds {arr.dtype} values, expected numbers")
     if arr.ndim != 2 or n_channels not in arr.shape:
         raise ReadError(path, f"{where} has shape {arr.shape}, expected (samples, {n_channels})")
     if arr.shape[1] != n_channels:  # stored channels x samples
         arr = arr.T
     return np.ascontiguousarray(arr.T, dtype=np.float64)
+
+
+def _has(obj: Any, name: str) -> bool:
+    try:
+        _get(obj, name, Path("-"), "-")
+    except ReadError:
+        return False
+    return True
+
+
+def _rating(value: Any, path: Path, where: str) -> int:
+    """A rating as int 1..5; ReadError naming ``where`` for NaN, text or a value out of range."""
+    value = _scalar(value)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ReadError(path, f"{where} is not a number ({value!r})") from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ReadError(path, f"{where} is not a number ({value!r})") from None
+    if not np.isfinite(number):
+        raise ReadError(path, f"{where} is {number}, expected a rating 1..5")
+    if number != int(number) or not 1 <= number <= 5:
+        raise ReadError(path, f"{where} is {number:g}, expected a whole rating 1..5")
+    return int(number)
 
 
 def _age(obj: Any) -> int | None:
@@ -130,16 +161,21 @@ class DreamerTrial:
     eeg : 14 channels, 128 Hz, µV. ecg : 2 channels, 256 Hz, mV (file values x ``ecg_scale``).
     scores : valence / arousal / dominance -> int 1..5. metadata : age, gender, subject, clip.
     eeg_baseline / ecg_baseline : the neutral segment shown before the clip.
+    problem : None, or why this trial cannot be used, naming the field
+        (``"DREAMER.Data{3}.ScoreValence(5) is NaN"``); then the recordings are None and the
+        trial is recorded as skipped with that reason.
     """
 
     subject: int
     clip: int
-    eeg: Recording
-    ecg: Recording
+    eeg: Recording | None
+    ecg: Recording | None
     scores: dict[str, int]
     metadata: dict[str, Any] = field(default_factory=dict)
     eeg_baseline: Recording | None = None
     ecg_baseline: Recording | None = None
+    problem: str | None = None
+    path: str = ""  # the DREAMER.mat file
 
     @property
     def record_id(self) -> str:
@@ -165,51 +201,81 @@ class DreamerData:
         return self.n_subjects * self.n_clips
 
     def trials(self, subjects: list[int] | None = None) -> Iterator[DreamerTrial]:
-        """Trials of the given subjects (0-based; default all), each clip in order."""
-        path = Path(self.path)
+        """Trials of the given subjects (0-based; default all), each clip in order.
+
+        A bad subject (a missing field, a cell array with the wrong number of clips) gives its
+        trials with ``problem`` set; so does a bad clip (wrong shape, empty) or rating (NaN,
+        text, not an integer 1..5). Every other trial reads normally.
+        """
         for s in (range(self.n_subjects) if subjects is None else subjects):
-            subj = self.subjects[s]
-            where = f"DREAMER.Data{{{s + 1}}}"
-            eeg = _get(subj, "EEG", path, where)
-            ecg = _get(subj, "ECG", path, where)
-            parts = {
-                (m, part): _cells(_get(node, part, path, f"{where}.{m.upper()}"))
-                for m, node in (("eeg", eeg), ("ecg", ecg)) for part in ("stimuli", "baseline")
-            }
-            scores = {k: np.atleast_1d(np.asarray(_get(subj, f, path, where))).ravel()
-                      for k, f in _SCORES.items()}
-            for (m, part), cells in parts.items():
-                if len(cells) != self.n_clips:
-                    raise ReadError(path, f"{where}.{m.upper()}.{part} has {len(cells)} clips, "
-                                          f"expected {self.n_clips}")
-            for k, arr in scores.items():
-                if arr.size != self.n_clips:
-                    raise ReadError(path, f"{where}.{_SCORES[k]} has {arr.size} scores, "
-                                          f"expected {self.n_clips}")
-            meta = {"subject": s, "age": _age(_get(subj, "Age", path, where)),
-                    "gender": _text(_get(subj, "Gender", path, where)).lower() or None}
+            try:
+                parts, scores, meta = self._subject(s)
+            except ReadError as exc:
+                for c in range(self.n_clips):
+                    yield self._skipped(s, c, exc.reason)
+                continue
             for c in range(self.n_clips):
-                clip_scores = {k: int(arr[c]) for k, arr in scores.items()}
-                trial_meta = {**meta, "clip": c, **clip_scores}
-                rid = f"dreamer/s{s:02d}/c{c:02d}"
-                recs = {}
-                for (m, part), cells in parts.items():
-                    n_ch = len(self.electrodes) if m == "eeg" else 2
-                    sig = _signal(cells[c], n_ch, path,
-                                  f"{where}.{m.upper()}.{part}{{{c + 1}}}")
-                    if m == "ecg" and self.ecg_scale != 1.0:  # counts -> mV
-                        sig *= self.ecg_scale
-                    recs[(m, part)] = Recording(
-                        record_id=f"{rid}/{m}" + ("/baseline" if part == "baseline" else ""),
-                        source="dreamer", path=self.path, modality=m,
-                        fs=self.eeg_fs if m == "eeg" else self.ecg_fs, signals=sig,
-                        channels=list(self.electrodes) if m == "eeg" else ["ECG1", "ECG2"],
-                        units=["µV"] * n_ch if m == "eeg" else ["mV"] * n_ch,
-                        metadata=dict(trial_meta))
-                yield DreamerTrial(subject=s, clip=c, eeg=recs[("eeg", "stimuli")],
-                                   ecg=recs[("ecg", "stimuli")], scores=clip_scores,
-                                   metadata=trial_meta, eeg_baseline=recs[("eeg", "baseline")],
-                                   ecg_baseline=recs[("ecg", "baseline")])
+                try:
+                    yield self._trial(s, c, parts, scores, meta)
+                except ReadError as exc:
+                    yield self._skipped(s, c, exc.reason)
+
+    def _skipped(self, s: int, c: int, reason: str) -> DreamerTrial:
+        return DreamerTrial(subject=s, clip=c, eeg=None, ecg=None, scores={},
+                            metadata={"subject": s, "clip": c}, problem=reason, path=self.path)
+
+    def _subject(self, s: int) -> tuple[dict, dict[str, np.ndarray], dict[str, Any]]:
+        """The cell arrays, raw ratings and metadata of subject ``s``; ReadError naming the
+        field when the subject as a whole is unusable."""
+        path = Path(self.path)
+        subj = self.subjects[s]
+        where = f"DREAMER.Data{{{s + 1}}}"
+        eeg = _get(subj, "EEG", path, where)
+        ecg = _get(subj, "ECG", path, where)
+        parts = {
+            (m, part): _cells(_get(node, part, path, f"{where}.{m.upper()}"))
+            for m, node in (("eeg", eeg), ("ecg", ecg)) for part in ("stimuli", "baseline")
+        }
+        scores = {k: np.atleast_1d(np.asarray(_get(subj, f, path, where), dtype=object)).ravel()
+                  for k, f in _SCORES.items()}
+        for (m, part), cells in parts.items():
+            if len(cells) != self.n_clips:
+                raise ReadError(path, f"{where}.{m.upper()}.{part} has {len(cells)} clips, "
+                                      f"expected {self.n_clips}")
+        for k, arr in scores.items():
+            if arr.size != self.n_clips:
+                raise ReadError(path, f"{where}.{_SCORES[k]} has {arr.size} scores, "
+                                      f"expected {self.n_clips}")
+        age = _age(_get(subj, "Age", path, where)) if _has(subj, "Age") else None
+        gender = _text(_get(subj, "Gender", path, where)).lower() if _has(subj, "Gender") else ""
+        meta = {"subject": s, "age": age, "gender": gender or None}
+        return parts, scores, meta
+
+    def _trial(self, s: int, c: int, parts: dict, scores: dict[str, np.ndarray],
+               meta: dict[str, Any]) -> DreamerTrial:
+        path = Path(self.path)
+        where = f"DREAMER.Data{{{s + 1}}}"
+        clip_scores = {k: _rating(arr[c], path, f"{where}.{_SCORES[k]}({c + 1})")
+                       for k, arr in scores.items()}
+        trial_meta = {**meta, "clip": c, **clip_scores}
+        rid = f"dreamer/s{s:02d}/c{c:02d}"
+        recs = {}
+        for (m, part), cells in parts.items():
+            n_ch = len(self.electrodes) if m == "eeg" else 2
+            sig = _signal(cells[c], n_ch, path, f"{where}.{m.upper()}.{part}{{{c + 1}}}")
+            if m == "ecg" and self.ecg_scale != 1.0:  # counts -> mV
+                sig *= self.ecg_scale
+            recs[(m, part)] = Recording(
+                record_id=f"{rid}/{m}" + ("/baseline" if part == "baseline" else ""),
+                source="dreamer", path=self.path, modality=m,
+                fs=self.eeg_fs if m == "eeg" else self.ecg_fs, signals=sig,
+                channels=list(self.electrodes) if m == "eeg" else ["ECG1", "ECG2"],
+                units=["µV"] * n_ch if m == "eeg" else ["mV"] * n_ch,
+                metadata=dict(trial_meta))
+        return DreamerTrial(subject=s, clip=c, eeg=recs[("eeg", "stimuli")],
+                            ecg=recs[("ecg", "stimuli")], scores=clip_scores,
+                            metadata=trial_meta, eeg_baseline=recs[("eeg", "baseline")],
+                            ecg_baseline=recs[("ecg", "baseline")], path=self.path)
 
 
 def read_dreamer(path: str | os.PathLike, *,
