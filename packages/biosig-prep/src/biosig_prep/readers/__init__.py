@@ -27,6 +27,8 @@ def read_source(src: SourceFile) -> list[Recording]:
 
     Raises :class:`ReadError` for a file that cannot be read, whatever went wrong inside.
     """
+    if src.problem:
+        raise ReadError(src.path, src.problem)
     try:
         if src.format == "wfdb":
             return [read_wfdb(src.path, src.record_id)]

@@ -17,7 +17,8 @@ Both give physical values ``(digital - baseline) / gain`` in float64, then conve
 Header quirks of real Challenge files are fixed in memory: a record line that starts with the
 file name (``E00271.mat 12 500 5000``, rejected by wfdb), lower-case units (``mv``), signal files
 whose name differs from the record name (the signal lines say which file to read; if that file
-is missing but ``<record>.mat`` exists, that one is used), ``#Age:`` without a space. Header
+is missing but ``<record>.mat`` exists, that one is used), ``#Age:`` without a space. A signal
+file name must stay inside the record's folder: an absolute or ``..`` path is refused. Header
 comments (``Age``, ``Sex``, ``Dx`` SNOMED codes, ...) become metadata.
 """
 
@@ -251,6 +252,15 @@ def header_metadata(comments: list[str]) -> dict[str, Any]:
     return meta
 
 
+def _check_confined(hea_path: Path, file_name: str) -> None:
+    """Refuse a signal-file name that leaves the record's folder (absolute, ``..``, a drive)."""
+    pure = file_name.replace("\\", "/")
+    if (os.path.isabs(file_name) or pure.startswith("/") or ".." in pure.split("/")
+            or re.match(r"^[A-Za-z]:", pure)):
+        raise ReadError(hea_path, f"signal file {file_name!r} is outside the record's folder "
+                                  "(absolute or '..' paths are refused)")
+
+
 def _read_signal_file(hea_path: Path, header: WfdbHeader,
                       file_name: str) -> tuple[Path, bytes]:
     """The bytes of the signal file a header names (or of ``<record><suffix>`` if that file is
@@ -385,6 +395,8 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
     header = parse_header(text, hea_path)
     if header.n_sig == 0:
         raise ReadError(hea_path, "the header declares no signals")
+    for name in {s.file_name for s in header.signals}:
+        _check_confined(hea_path, name)
 
     digital = _read_fast(hea_path, header) if fast else None
     if digital is not None:
