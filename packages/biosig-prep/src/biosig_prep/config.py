@@ -109,7 +109,7 @@ class DreamerConfig(_Model):
     ecg_scale : factor from the file's ECG values to mV. The real DREAMER.mat holds the
         Shimmer2 ECG as raw 12-bit ADC counts; the default converts them with the unit's ADC
         reference and amplifier gain, 3000 mV / 175 / 4095 = 0.0041863 mV per count (source in
-        :mod:`biosig_prep.readers.dreamer`). 1.0 reads a file already in mV. The amplitude
+        :mod:`biosig_prep.datasets.dreamer`). 1.0 reads a file already in mV. The amplitude
         bounds of QC apply to DREAMER's ECG like to any ECG.
     eeg / ecg : band-pass and notch of each modality, at its original rate (EEG: 128 Hz, so the
         upper edge must stay below 64 Hz).

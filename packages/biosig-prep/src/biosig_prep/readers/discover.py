@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from biosig_prep.readers.dreamer import is_dreamer_mat
+from biosig_prep.datasets.dreamer import is_dreamer_mat
 from biosig_prep.readers.edf_reader import EDF_SUFFIXES
 
-__all__ = ["SourceFile", "FORMATS", "discover"]
+__all__ = ["SourceFile", "FORMATS", "SUFFIX_FORMATS", "discover"]
 
 FORMATS = ("wfdb", "edf", "dreamer")
+# suffix -> format, as MNE's read_raw picks a reader by suffix. A ``.mat`` is special: it is a
+# WFDB record's signal file when a header names it, and DREAMER only if it holds that variable.
+SUFFIX_FORMATS: dict[str, str] = {".hea": "wfdb", **{s: "edf" for s in EDF_SUFFIXES},
+                                  ".mat": "dreamer"}
 Format = Literal["auto", "wfdb", "edf", "dreamer"]
 _LOOKED_FOR = ".hea, .edf, .bdf, .fif, .vhdr, DREAMER .mat"
 
@@ -81,13 +85,12 @@ def _signal_files_named(header: Path) -> set[str]:
 def _classify_dir(folder: Path, files: list[str], fmt: str) -> list[tuple[Path, str]]:
     """(path, format) of the records among ``files`` (names in ``folder``)."""
     found: list[tuple[Path, str]] = []
-    headers = [f for f in files if f.lower().endswith(".hea")]
-    if fmt in ("auto", "wfdb"):
-        found += [(folder / f, "wfdb") for f in headers]
-    if fmt in ("auto", "edf"):
-        found += [(folder / f, "edf") for f in files if f.lower().endswith(EDF_SUFFIXES)]
+    kinds = {f: SUFFIX_FORMATS.get(Path(f).suffix.lower()) for f in files}
+    headers = [f for f in files if kinds[f] == "wfdb"]
+    found += [(folder / f, kind) for f, kind in kinds.items()
+              if kind in ("wfdb", "edf") and fmt in ("auto", kind)]
     if fmt in ("auto", "dreamer"):
-        mats = [f for f in files if f.lower().endswith(".mat")]
+        mats = [f for f in files if kinds[f] == "dreamer"]
         stems = {Path(h).stem for h in headers}
         unpaired = [m for m in mats if Path(m).stem not in stems]
         if unpaired and headers:  # a header may name a .mat with another name
@@ -100,12 +103,10 @@ def _classify_dir(folder: Path, files: list[str], fmt: str) -> list[tuple[Path, 
 
 
 def _classify_file(path: Path, fmt: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".hea" and fmt in ("auto", "wfdb"):
-        return "wfdb"
-    if suffix in EDF_SUFFIXES and fmt in ("auto", "edf"):
-        return "edf"
-    if suffix == ".mat" and fmt in ("auto", "dreamer"):
+    kind = SUFFIX_FORMATS.get(path.suffix.lower())
+    if kind in ("wfdb", "edf") and fmt in ("auto", kind):
+        return kind
+    if kind == "dreamer" and fmt in ("auto", "dreamer"):
         if is_dreamer_mat(path):
             return "dreamer"
         if path.with_suffix(".hea").is_file() and fmt == "auto":
@@ -167,9 +168,9 @@ def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[S
             for f in sorted(files):
                 if not _undecodable(f):
                     good.append(f)
-                elif f.lower().endswith((".hea", *EDF_SUFFIXES)):
+                elif SUFFIX_FORMATS.get(Path(f).suffix.lower()) in ("wfdb", "edf"):
                     rel = _shown((folder_path / f).relative_to(root).with_suffix("").as_posix())
-                    kind = "wfdb" if f.lower().endswith(".hea") else "edf"
+                    kind = SUFFIX_FORMATS[Path(f).suffix.lower()]
                     entries.append((folder_path / f, kind, rel,
                                     "file name is not valid UTF-8 (rename it)"))
             for path, kind in _classify_dir(folder_path, good, fmt):

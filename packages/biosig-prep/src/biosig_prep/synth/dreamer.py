@@ -69,7 +69,7 @@ import numpy as np
 import scipy.io
 from pydantic import BaseModel, ConfigDict, Field
 
-from biosig_prep.readers.dreamer import SHIMMER_ECG_MV_PER_COUNT, SHIMMER_ECG_OFFSET_COUNTS
+from biosig_prep.datasets.dreamer import SHIMMER_ECG_MV_PER_COUNT, SHIMMER_ECG_OFFSET_COUNTS
 from biosig_prep.synth.signals import EcgMorphology, EcgNoise, synth_ecg, synth_eeg
 
 __all__ = [
