@@ -17,11 +17,11 @@ def test_defaults_match_the_contract():
     assert c.window_samples == 2000
     assert (c.ecg.l_freq, c.ecg.h_freq, c.ecg.order, c.ecg.notch) == (0.5, 40.0, 4, "auto")
     assert (c.eeg.l_freq, c.eeg.h_freq, c.eeg.order, c.eeg.notch) == (0.3, 75.0, 4, "auto")
-    assert (c.qc.flat_std, c.qc.max_abs_mv, c.qc.max_abs_uv, c.qc.saturation_fraction) == (
-        1e-6, 20.0, 5000.0, 0.2)
+    assert (c.qc.flat_std, c.qc.max_abs_mv, c.qc.max_abs_uv, c.qc.saturation_seconds) == (
+        1e-6, 20.0, 5000.0, 0.04)  # runs at the extreme, not a fraction (issue 10 item 7)
     d = c.dreamer
     assert (d.rate, d.window_seconds, d.step_seconds, d.include_baseline, d.ecg_scale) == (
-        200, 10.0, None, False, 1.0)
+        200, 10.0, None, False, 3000.0 / 175.0 / 4095.0)  # Shimmer2 counts -> mV (issue 10)
     assert d.eeg.h_freq < 64.0  # DREAMER EEG is sampled at 128 Hz
     assert c.leads == list(CANONICAL_LEADS)
     assert c.leads == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -134,7 +134,7 @@ def test_dreamer_window_must_match_patches():
 
 def test_qc_and_leads_validation():
     with pytest.raises(ValidationError):
-        QCConfig(saturation_fraction=1.5)
+        QCConfig(saturation_seconds=0)
     assert QCConfig().flat_leads == "mask"
     with pytest.raises(ValidationError, match="must not repeat"):
         PrepConfig(leads=["I", "i"])

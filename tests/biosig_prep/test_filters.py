@@ -29,7 +29,7 @@ def _sine(freq: float, fs: float = FS, seconds: float = 20.0, phase: float = 0.3
 def _gain(cfg: FilterConfig, freq: float, *, fs: float = FS, notch: float | None = None) -> float:
     """Amplitude ratio out/in of a sine at ``freq``, measured on the middle half (no edges)."""
     x = _sine(freq, fs)
-    y = apply_filter(design_filter(cfg, fs, notch), x[None, :])[0]
+    y = apply_filter(design_filter(cfg, fs, notch), x[None, :], fs)[0]
     mid = slice(len(x) // 4, 3 * len(x) // 4)
     return float(np.sqrt(np.mean(y[mid] ** 2) / np.mean(x[mid] ** 2)))
 
@@ -72,45 +72,50 @@ def test_at_least_20_db_at_twice_the_upper_cutoff():
 
 def test_high_pass_removes_baseline_wander_and_offset():
     x = 5.0 + 2.0 * _sine(0.05)  # offset + 0.05 Hz drift
-    y = apply_filter(design_filter(FilterConfig(), FS, None), x[None, :])[0]
+    y = apply_filter(design_filter(FilterConfig(), FS, None), x[None, :], FS)[0]
     mid = slice(len(x) // 4, 3 * len(x) // 4)
     assert np.abs(y[mid]).max() < 0.05
 
 
 def test_zero_phase():
     x = _sine(10.0)
-    y = apply_filter(design_filter(FilterConfig(), FS, 50.0), x[None, :])[0]
+    y = apply_filter(design_filter(FilterConfig(), FS, 50.0), x[None, :], FS)[0]
     mid = slice(len(x) // 4, 3 * len(x) // 4)
     lag = np.argmax(signal.correlate(y[mid], x[mid], mode="full")) - (len(x[mid]) - 1)
     assert lag == 0
     assert np.abs(y[mid] - x[mid]).max() < 0.01
 
 
-def test_apply_filter_equals_scipy_sosfiltfilt():
+def test_apply_filter_equals_scipy_sosfiltfilt_with_2s_even_padding():
+    # issue 10 item 6 changes the edge handling: even padding of 2 s (was scipy's default odd
+    # padding of 3 x the filter order)
     x = np.random.default_rng(0).standard_normal((3, 2000))
     sos = design_filter(FilterConfig(), FS, 50.0)
     assert sos.shape == (5, 6)  # 4 band-pass sections + 1 notch section
-    np.testing.assert_array_equal(apply_filter(sos, x), signal.sosfiltfilt(sos, x, axis=-1))
-    # shorter than scipy's default padding: padded as far as possible
+    np.testing.assert_array_equal(
+        apply_filter(sos, x, FS),
+        signal.sosfiltfilt(sos, x, axis=-1, padtype="even", padlen=1000))
+    # shorter than the 2 s padding: padded as far as possible
     short = x[:, :10]
-    np.testing.assert_allclose(apply_filter(sos, short),
-                               signal.sosfiltfilt(sos, short, axis=-1, padlen=9))
+    np.testing.assert_allclose(apply_filter(sos, short, FS),
+                               signal.sosfiltfilt(sos, short, axis=-1, padtype="even",
+                                                  padlen=9))
     # works on 1-D and N-D along the last axis
-    np.testing.assert_allclose(apply_filter(sos, x[0]), apply_filter(sos, x)[0])
+    np.testing.assert_allclose(apply_filter(sos, x[0], FS), apply_filter(sos, x, FS)[0])
 
 
 def test_filter_along_last_axis_of_many_channels_matches_one_by_one():
     x = np.random.default_rng(1).standard_normal((12, 1000))
     sos = design_filter(FilterConfig(), FS, 50.0)
-    together = apply_filter(sos, x)
+    together = apply_filter(sos, x, FS)
     for i in range(12):
-        np.testing.assert_allclose(together[i], apply_filter(sos, x[i]), atol=1e-12)
+        np.testing.assert_allclose(together[i], apply_filter(sos, x[i], FS), atol=1e-12)
 
 
 def test_no_band_and_notch_off_is_identity():
     x = np.random.default_rng(2).standard_normal((2, 100))
     y = apply_filter(design_filter(FilterConfig(l_freq=None, h_freq=None, notch="off"), FS,
-                                   None), x)
+                                   None), x, FS)
     np.testing.assert_array_equal(x, y)
     assert y is not x
 
@@ -171,7 +176,7 @@ def test_filter_signals_skips_an_auto_notch_above_nyquist():
     cfg = FilterConfig(l_freq=0.5, h_freq=40.0, notch="auto")
     # Georgia (60 Hz mains) at 100 Hz: the mains cannot be represented, the notch is dropped
     y = filter_signals(x, 100.0, cfg, source="georgia")
-    expected = apply_filter(design_bandpass(0.5, 40.0, 100.0, 4), x)
+    expected = apply_filter(design_bandpass(0.5, 40.0, 100.0, 4), x, 100.0)
     np.testing.assert_allclose(y, expected)
     with pytest.raises(ValueError, match="Nyquist"):
         filter_signals(x, 100.0, FilterConfig(notch=60))

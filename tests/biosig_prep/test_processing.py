@@ -29,7 +29,8 @@ def _reference(x: np.ndarray, fs: float, rate: int, notch: float, *,
     anti-aliasing filter for a signal band-limited to 40 Hz, else scipy's default one."""
     sos = signal.butter(4, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
     b, a = signal.iirnotch(notch, 30.0, fs=fs)
-    y = signal.sosfiltfilt(np.vstack([sos, signal.tf2sos(b, a)]), x, axis=-1)
+    y = signal.sosfiltfilt(np.vstack([sos, signal.tf2sos(b, a)]), x, axis=-1, padtype="even",
+                           padlen=min(int(2 * fs), x.shape[-1] - 1))  # 2 s even (issue 10)
     up, down = {100: (1, 5), 200: (2, 5), 500: (1, 1), 1000: (2, 1)}[rate]
     if up == down:
         return y

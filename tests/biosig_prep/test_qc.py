@@ -68,9 +68,12 @@ def test_all_leads_flat(clean):
 
 def test_saturation(clean):
     clean[1] = np.clip(clean[1] * 3.0, -1.0, 1.0)  # clipped at +-1 mV rails
-    status = check_raw(clean, LEADS, QCConfig())
+    status = check_raw(clean, LEADS, QCConfig(), 500.0)
     assert status.startswith("qc: saturated lead II (") and "min/max" in status
-    assert process_recording(_ecg(clean), PrepConfig()).status == status
+    # issue 10 item 7: a clipped lead is masked like a flat lead; the record still converts
+    out = process_recording(_ecg(clean), PrepConfig())
+    assert out.ok and out.metadata["clipped_leads"] == ["II"]
+    assert not out.streams["ecg@500"].channel_mask[:, 1].any()
 
 
 def test_implausible_amplitude_too_large(clean):

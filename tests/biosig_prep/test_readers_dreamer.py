@@ -12,7 +12,12 @@ import scipy.io
 from biosig_prep.config import DreamerConfig, PrepConfig
 from biosig_prep.processing import process_dreamer_trial
 from biosig_prep.readers import ReadError, SourceFile, discover, read_source
-from biosig_prep.readers.dreamer import DREAMER_ELECTRODES, is_dreamer_mat, read_dreamer
+from biosig_prep.readers.dreamer import (
+    DREAMER_ELECTRODES,
+    SHIMMER_ECG_MV_PER_COUNT,
+    is_dreamer_mat,
+    read_dreamer,
+)
 
 EEG_FS, ECG_FS = 128, 256
 
@@ -43,9 +48,13 @@ def write_tiny_dreamer(path: Path, n_subjects: int = 2, n_clips: int = 3,
                 if key.startswith("eeg"):  # µV with an Emotiv-like DC offset
                     x = 4100 + 20 * np.sin(2 * np.pi * 10 * t)[:, None] \
                         + 5 * rng.standard_normal((n, n_ch))
-                else:  # mV, a 1.2 Hz "heartbeat"
+                else:  # a 1.2 Hz "heartbeat" in mV, written as Shimmer ADC counts (as the
+                    # real file holds the ECG: issue 10 item 3); `written` keeps the mV
                     x = np.sin(2 * np.pi * 1.2 * t)[:, None] * np.array([1.0, 0.6]) \
                         + 0.01 * rng.standard_normal((n, n_ch))
+                    parts[key].append(x / SHIMMER_ECG_MV_PER_COUNT)
+                    written[key][(s, c)] = x
+                    continue
                 parts[key].append(x)
                 written[key][(s, c)] = x
         scores = {k: rng.integers(1, 6, n_clips).astype(float) for k in ("v", "a", "d")}
@@ -91,7 +100,8 @@ def test_reader_shapes_rates_and_labels(tiny):
         assert t.eeg.signals.shape == (14, written["eeg"][(t.subject, t.clip)].shape[0])
         assert t.ecg.signals.shape == (2, written["ecg"][(t.subject, t.clip)].shape[0])
         np.testing.assert_array_equal(t.eeg.signals, written["eeg"][(t.subject, t.clip)].T)
-        np.testing.assert_array_equal(t.ecg.signals, written["ecg"][(t.subject, t.clip)].T)
+        np.testing.assert_allclose(t.ecg.signals, written["ecg"][(t.subject, t.clip)].T,
+                                   rtol=1e-12, atol=1e-15)
         np.testing.assert_array_equal(t.eeg_baseline.signals,
                                       written["eeg_b"][(t.subject, t.clip)].T)
         assert (t.eeg.fs, t.ecg.fs) == (128.0, 256.0)
@@ -110,7 +120,8 @@ def test_reader_shapes_rates_and_labels(tiny):
 def test_ecg_scale(tiny):
     path, written = tiny
     t = next(read_dreamer(path, ecg_scale=0.5).trials())
-    np.testing.assert_allclose(t.ecg.signals, 0.5 * written["ecg"][(0, 0)].T)
+    np.testing.assert_allclose(t.ecg.signals,
+                               0.5 * written["ecg"][(0, 0)].T / SHIMMER_ECG_MV_PER_COUNT)
 
 
 def test_discover_finds_dreamer_and_ignores_unrelated_mat(tiny, tmp_path):

@@ -310,7 +310,7 @@ def test_dreamer_has_the_real_nesting(dreamer):
     d = d[0, 0]
     assert set(d.dtype.names) == {"Data", "EEG_SamplingRate", "ECG_SamplingRate",
                                   "EEG_Electrodes", "noOfSubjects", "noOfVideoSequences",
-                                  "Disclaimer", "Provider", "Version", "Acknowledge"}
+                                  "Disclaimer", "Provider", "Version", "Acknowledgement"}
     assert d["EEG_SamplingRate"].item() == 128 and d["ECG_SamplingRate"].item() == 256
     assert d["noOfSubjects"].item() == 4 and d["noOfVideoSequences"].item() == 18
     assert [e.item() for e in d["EEG_Electrodes"][0]] == list(DREAMER_ELECTRODES)

@@ -78,14 +78,16 @@ class QCConfig(_Model):
     """Per-record quality checks (see :mod:`biosig_prep.qc`).
 
     flat_std : a lead whose standard deviation (physical units) is below this is flat.
-    flat_leads : ``"mask"``: a flat lead is zero-filled and masked like a missing lead, the
-        record fails only if every lead is flat; ``"skip"``: any flat lead fails the record.
+    flat_leads : ``"mask"``: a flat or clipped lead is zero-filled and masked like a missing
+        lead, the record fails only if no lead is usable; ``"skip"``: any flat or clipped lead
+        fails the record.
     max_abs_mv / max_abs_uv : largest plausible absolute value after the band-pass (ECG mV / EEG µV).
     min_peak_mv / min_peak_uv : the largest absolute value over all leads after the band-pass must
         reach this; below it the units are wrong (e.g. the 2000000/mV PTB gain: values 1000x too
         small).
-    saturation_fraction : a lead with more than this fraction of its samples at its own minimum or
-        maximum value is clipped at the rails.
+    saturation_seconds : a lead holding a run of consecutive samples at its own minimum or maximum
+        this long (at least 3 samples), or 2 samples at the ADC range the header gives, is
+        clipped at the rails; it is masked like a flat lead (see ``flat_leads``).
     """
 
     flat_std: float = Field(1e-6, ge=0)
@@ -94,7 +96,7 @@ class QCConfig(_Model):
     max_abs_uv: float = Field(5000.0, gt=0)
     min_peak_mv: float = Field(0.02, ge=0)
     min_peak_uv: float = Field(0.5, ge=0)
-    saturation_fraction: float = Field(0.2, gt=0, le=1)
+    saturation_seconds: float = Field(0.04, gt=0)
 
 
 class DreamerConfig(_Model):
@@ -105,11 +107,11 @@ class DreamerConfig(_Model):
         must equal ``n_patches * patch_size`` samples at ``rate``.
     include_baseline : also cut the pre-clip baseline segment into windows; they come first, with
         negative ``start`` (samples before clip onset) and label ``baseline = 1``.
-    ecg_scale : factor from the file's ECG values to mV. DREAMER ships the ECG as the recorder gave
-        it (raw ADC-like counts); 1.0 keeps those values as they are. For a Shimmer ECG unit
-        (12-bit ADC, 3 V reference, amplifier gain 175) the factor would be 3000/4095/175 = 0.00419.
-        Because this scale is an assumption, the amplitude bounds of QC are not applied to
-        DREAMER's ECG (non-finite, flat and saturated leads still are).
+    ecg_scale : factor from the file's ECG values to mV. The real DREAMER.mat holds the
+        Shimmer2 ECG as raw 12-bit ADC counts; the default converts them with the unit's ADC
+        reference and amplifier gain, 3000 mV / 175 / 4095 = 0.0041863 mV per count (source in
+        :mod:`biosig_prep.datasets.dreamer`). 1.0 reads a file already in mV. The amplitude
+        bounds of QC apply to DREAMER's ECG like to any ECG.
     eeg / ecg : band-pass and notch of each modality, at its original rate (EEG: 128 Hz, so the
         upper edge must stay below 64 Hz).
     """
@@ -118,7 +120,7 @@ class DreamerConfig(_Model):
     window_seconds: float = Field(10.0, gt=0)
     step_seconds: float | None = Field(None, gt=0)
     include_baseline: bool = False
-    ecg_scale: float = Field(1.0, gt=0)
+    ecg_scale: float = Field(3000.0 / 175.0 / 4095.0, gt=0)  # Shimmer2 counts -> mV
     eeg: FilterConfig = Field(
         default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=45.0, order=4, notch="auto"))
     ecg: FilterConfig = Field(

@@ -4,6 +4,16 @@ A record's leads are matched to ``I, II, III, aVR, aVL, aVF, V1..V6`` by a norma
 (``"AVR"``, ``"avr"``, ``"aVR"``, ``"Lead aVR"``, ``"ECG aVR"`` all match ``aVR``; ``DI/DII/DIII``
 match ``I/II/III``; ``MLII`` matches ``II``). Leads the record lacks become rows of zeros, and
 the channel mask says which rows hold data (True) and which were filled (False).
+
+A stream's channels are decided by its modality before any record is read
+(:func:`stream_channels`): every (unpaired) ECG stream holds the canonical layout, whatever
+the first record in sorted order looks like. :func:`map_ecg_leads` places one record's leads
+into that layout: by name; or, for a record with exactly 12 *unnamed* signals (WFDB signal
+descriptions are optional, so the reader names them ``ch1..ch12``), by the Challenge's
+standard order ``I, II, III, aVR, aVL, aVF, V1..V6``, which every Challenge 2021 record
+follows, with a note in the record's metadata; a record none of whose leads can be placed
+(a single lead named ``ECG``, unnamed leads of another count) raises :class:`LeadMappingError`
+and is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -16,7 +26,16 @@ import numpy as np
 
 from biosig_prep.config import CANONICAL_LEADS
 
-__all__ = ["CANONICAL_LEADS", "normalize_lead_name", "match_leads", "reorder_leads"]
+__all__ = ["CANONICAL_LEADS", "normalize_lead_name", "match_leads", "reorder_leads",
+           "LeadMappingError", "is_unnamed", "map_ecg_leads", "stream_channels",
+           "UNNAMED_NOTE"]
+
+UNNAMED_NOTE = "unnamed leads mapped by the Challenge's standard 12-lead order"
+_UNNAMED = re.compile(r"^(?:ch|sig|signal)?\s*\d*$", re.IGNORECASE)
+
+
+class LeadMappingError(ValueError):
+    """A record whose leads cannot be placed in the canonical layout."""
 
 _PREFIX = re.compile(r"^(?:ecg|ekg|lead)[\s_\-:]*", re.IGNORECASE)
 _ALIASES = {
@@ -68,3 +87,44 @@ def reorder_leads(signals: np.ndarray, channels: Sequence[str],
         src = np.array([i for i in found if i is not None])
         out[mask] = signals[src]
     return out, mask
+
+
+def is_unnamed(name: str) -> bool:
+    """True for a lead without a real name: ``""``, ``"ch3"``, ``"3"`` (what readers give a
+    signal that has no description)."""
+    return _UNNAMED.match(name.strip()) is not None
+
+
+def map_ecg_leads(channels: Sequence[str], order: Sequence[str] = CANONICAL_LEADS
+                  ) -> tuple[list[int | None], str | None]:
+    """Where each lead of ``order`` comes from in a record with ``channels``.
+
+    Returns ``(found, note)``: ``found[k]`` is the record's row for ``order[k]`` (None: missing,
+    zero-filled); ``note`` is None, or :data:`UNNAMED_NOTE` when ``len(order)`` unnamed leads
+    were placed by position (the Challenge's standard order). Raises
+    :class:`LeadMappingError` when no lead can be placed.
+    """
+    found = match_leads(channels, order)
+    if any(i is not None for i in found):
+        return found, None
+    if len(channels) == len(order) and all(is_unnamed(c) for c in channels):
+        return list(range(len(order))), UNNAMED_NOTE
+    shown = list(channels) if len(channels) <= 4 else [*channels[:3], "..."]
+    raise LeadMappingError(
+        f"leads: {len(channels)} lead(s) {shown} match none of {', '.join(order)} "
+        f"(and are not {len(order)} unnamed leads in the standard order)")
+
+
+def stream_channels(modality: str, record_channels: Sequence[str],
+                    order: Sequence[str] = CANONICAL_LEADS, *, paired: bool = False
+                    ) -> tuple[str, ...]:
+    """The channels of a stream, fixed by its modality rather than by its first record.
+
+    An ECG stream of unpaired records holds ``order`` (the canonical 12-lead layout;
+    processing places every record there or skips it). A paired stream (DREAMER: fixed
+    ``ECG1, ECG2`` and its 14 electrodes) and an EEG stream (no canonical layout in this
+    product) keep ``record_channels``, the layout of the dataset or file.
+    """
+    if modality == "ecg" and not paired:
+        return tuple(order)
+    return tuple(record_channels)

@@ -7,14 +7,16 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    (``"filter: h_freq (75.0) must be less than the Nyquist frequency 50.0 (output rate 100
    Hz)"``): the store's streams then never hold a rate filtered differently from the config.
    Lower the cut-off or drop that rate to convert such records.
-2. QC on the raw signals (non-finite, flat, saturated leads).
+2. QC on the raw signals (non-finite values; flat leads and leads clipped at the rails are
+   masked like missing leads, the record fails only when no lead is usable).
 3. Band-pass and notch once, at the original rate, in float64 (``sosfiltfilt`` over the whole
    (C, T) array).
 4. QC on the amplitude of the filtered signals.
 5. ECG: leads into the canonical order (``config.leads``), missing leads zero-filled and
-   flagged False in ``channel_mask``. An ECG whose channel names match no canonical lead (a
-   single ``ECG`` channel of an EDF, DREAMER's two channels) keeps its own channels and order.
-   EEG keeps the file's channels and order.
+   flagged False in ``channel_mask``; 12 unnamed leads are placed in the Challenge's standard
+   order (noted in the metadata); an ECG none of whose leads can be placed (a single ``ECG``
+   channel of an EDF) is skipped with the reason (:func:`biosig_prep.leads.map_ecg_leads`).
+   DREAMER's paired ECG keeps its two channels; EEG keeps the file's channels and order.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32,
    with the tail policy (``config.tail``: the last partial window kept, zero-padded, with its
    ``patch_mask``; see :func:`biosig_prep.windows.plan_windows`).
@@ -38,8 +40,17 @@ import numpy as np
 
 from biosig_prep.config import FilterConfig, PrepConfig
 from biosig_prep.filters import apply_filter, check_band, design_filter, resolve_notch
-from biosig_prep.leads import match_leads
-from biosig_prep.qc import OK, check_amplitude, check_finite, check_saturation, flat_leads
+from biosig_prep.leads import LeadMappingError, map_ecg_leads
+from biosig_prep.qc import (
+    AMPLITUDE_KEY,
+    OK,
+    check_amplitude,
+    check_finite,
+    check_saturation,
+    clipped_leads,
+    flat_leads,
+    robust_amplitude,
+)
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
 from biosig_prep.resample import resample, resampled_length
@@ -100,7 +111,7 @@ class _Prepared:
 
 
 def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequence[int],
-             meta: dict[str, Any], *, canonical: bool, amplitude_qc: bool = True) -> _Prepared:
+             meta: dict[str, Any], *, canonical: bool) -> _Prepared:
     """Validate the band, map channels, QC and filter ``rec`` at its own rate."""
     if rec.signals.ndim != 2 or rec.signals.shape[0] != len(rec.channels):
         raise _Skip(f"read: signals of shape {rec.signals.shape} do not match "
@@ -108,8 +119,13 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
     _check_rates(fcfg, rec.fs, rates, rec.modality)
     notch = _resolved_notch(rec, fcfg)
 
-    found = match_leads(rec.channels, config.leads) if canonical else []
-    if any(i is not None for i in found):  # canonical leads in config.leads order
+    if canonical:  # canonical leads in config.leads order, or a skip naming the leads
+        try:
+            found, note = map_ecg_leads(rec.channels, config.leads)
+        except LeadMappingError as exc:
+            raise _Skip(str(exc)) from None
+        if note:
+            meta["lead_mapping"] = note
         out_channels = list(config.leads)
         pairs = [(slot, row) for slot, row in enumerate(found) if row is not None]
         missing = [name for name, row in zip(config.leads, found, strict=True) if row is None]
@@ -126,27 +142,34 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
     status = check_finite(signals, names)
     if status != OK:
         raise _Skip(status)
-    flat = flat_leads(signals, qc)
-    if flat.any():
-        first = names[int(np.flatnonzero(flat)[0])]
+    rails = None if rec.adc_range is None else np.asarray(rec.adc_range)[rows]
+    for kind in ("flat", "clipped"):  # a flat or clipped lead is masked like a missing one
+        if kind == "flat":
+            bad = flat_leads(signals, qc)
+        else:
+            bad, _ = clipped_leads(signals, qc, rec.fs, rails)
+        if not bad.any():
+            continue
+        first = names[int(np.flatnonzero(bad)[0])]
+        reason = (f"qc: flat lead {first}" if kind == "flat"
+                  else check_saturation(signals, names, qc, rec.fs, rails))
         if qc.flat_leads == "skip":
-            raise _Skip(f"qc: flat lead {first}")
-        if flat.all():
-            raise _Skip(f"qc: every lead is flat ({first}, ...)")
-        meta["flat_leads"] = [n for n, f in zip(names, flat, strict=True) if f]
-        keep = ~flat
+            raise _Skip(reason)
+        if bad.all():
+            raise _Skip(f"qc: every lead is flat ({first}, ...)" if kind == "flat" else
+                        f"qc: no usable lead: every lead is flat or clipped ({reason[4:]})")
+        meta[f"{kind}_leads"] = [n for n, f in zip(names, bad, strict=True) if f]
+        keep = ~bad
         pairs = [p for p, k in zip(pairs, keep, strict=True) if k]
         signals = signals[keep]
         names = [n for n, k in zip(names, keep, strict=True) if k]
-    status = check_saturation(signals, names, qc)
+        rails = None if rails is None else rails[keep]
+
+    filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals, rec.fs)
+    meta.setdefault(AMPLITUDE_KEY, {})[rec.modality] = robust_amplitude(filtered)
+    status = check_amplitude(filtered, rec.modality, qc)
     if status != OK:
         raise _Skip(status)
-
-    filtered = apply_filter(design_filter(fcfg, rec.fs, notch), signals)
-    if amplitude_qc:
-        status = check_amplitude(filtered, rec.modality, qc)
-        if status != OK:
-            raise _Skip(status)
     slots = np.array([slot for slot, _ in pairs], dtype=np.intp)
     mask = np.zeros(len(out_channels), dtype=bool)
     mask[slots] = True
@@ -258,6 +281,10 @@ def process_dreamer_trial(trial: DreamerTrial, config: PrepConfig) -> ProcessedR
     """
     d = config.dreamer
     eeg, ecg = trial.eeg, trial.ecg
+    if trial.problem is not None or eeg is None or ecg is None:  # unreadable in the file
+        return ProcessedRecord(record_id=trial.record_id, source="dreamer", path=trial.path,
+                               fs_original=float("nan"), n_samples=0,
+                               status=f"read: {trial.problem}", metadata=dict(trial.metadata))
     meta = {**trial.metadata, "eeg_fs": float(eeg.fs), "ecg_fs": float(ecg.fs),
             "ecg_n_samples": _n_samples(ecg), "ecg_scale": d.ecg_scale}
     result = ProcessedRecord(record_id=trial.record_id, source="dreamer", path=eeg.path,
@@ -297,8 +324,7 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
         for rec, fcfg in ((eeg, d.eeg), (ecg, d.ecg)):
             part_meta: dict[str, Any] = {}
             try:
-                prep = _prepare(rec, fcfg, config, [rate], part_meta, canonical=False,
-                                amplitude_qc=rec.modality == "eeg")
+                prep = _prepare(rec, fcfg, config, [rate], part_meta, canonical=False)
             except _Skip as skip:
                 raise _Skip(f"{skip} ({rec.modality} {name})" if name == "baseline"
                             else str(skip)) from None
@@ -306,6 +332,8 @@ def _dreamer(trial: DreamerTrial, config: PrepConfig,
                 key = f"{rec.modality}_flat_leads" + ("_baseline" if name == "baseline" else "")
                 meta[key] = part_meta["flat_leads"]
             meta[f"{rec.modality}_notch_hz"] = prep.notch
+            if name == "stimuli":
+                meta.setdefault(AMPLITUDE_KEY, {}).update(part_meta[AMPLITUDE_KEY])
             prepared[rec.modality] = (prep, resample(prep.filtered, rec.fs, rate))
         n_times = min(y.shape[-1] for _, y in prepared.values())
         # the same starts and valid patches for both modalities: paired windows stay aligned

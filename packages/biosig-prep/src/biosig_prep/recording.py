@@ -28,6 +28,9 @@ class Recording:
     signals : ndarray, shape (n_channels, n_times), float64, physical units (ECG mV, EEG µV).
     channels : channel names as the file gives them (case preserved).
     metadata : JSON-serialisable (age, sex, dx codes, subject/clip for DREAMER, ...).
+    adc_range : ndarray, shape (n_channels, 2), or None: the physical values (same units as
+        ``signals``) of the ADC's lowest and highest codes, where the file gives them (WFDB
+        ``adc_res``); QC counts runs of samples there as clipping.
     """
 
     record_id: str
@@ -39,6 +42,7 @@ class Recording:
     channels: list[str]
     units: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
+    adc_range: np.ndarray | None = None
 
     @property
     def n_times(self) -> int:

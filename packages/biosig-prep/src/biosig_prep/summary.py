@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from biosig_prep.qc import amplitude_lines, source_amplitudes
 from biosig_prep.store import STAGING, RawIO, open_raw_store, open_store
 
 __all__ = ["describe_store", "render_text"]
@@ -48,6 +49,7 @@ def describe_store(url: str, *, storage_options: dict | None = None) -> dict[str
         "labels": None,
         "summary": store.summary,
         "config": store.config,
+        "amplitude": source_amplitudes(records["source"], status, records["metadata"]),
     }
     for name in store.stream_names:
         s = store.stream(name)
@@ -133,6 +135,7 @@ def render_text(desc: dict[str, Any]) -> str:
         if len(items) > _TOP_REASONS:
             rest = sum(c for _, c in items[_TOP_REASONS:])
             lines.append(f"    {rest:>6}  ({len(items) - _TOP_REASONS} other reasons)")
+    lines += amplitude_lines(desc.get("amplitude") or {})
     problems = (desc.get("summary") or {}).get("problems") or []
     if problems:
         lines.append("  inputs that gave no record:")

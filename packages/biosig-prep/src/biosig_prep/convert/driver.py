@@ -21,6 +21,7 @@ from biosig_prep.convert.plan import (
     _stream_order,
 )
 from biosig_prep.convert.stage import _marker, _run_batch, _short, _spill
+from biosig_prep.leads import stream_channels
 from biosig_prep.progress import progress_bar
 from biosig_prep.store import (
     LABELS,
@@ -188,15 +189,16 @@ class _Driver:
         b = int(marker["batch"])
         rows = marker["rows"]
         excluded: dict[int, str] = {}
+        labels = marker.get("labels")
         for name, info in marker["streams"].items():
             for row, _n, variant in info["entries"]:
                 channels = tuple(info["variants"][variant])
-                table = self.tables.get(name) or self._stream_table(name, info, channels)
+                table = self.tables.get(name) or self._stream_table(name, info, stream_channels(
+                    info["modality"], channels, self.config.leads, paired=bool(labels)))
                 if table.stream.channels != channels and row not in excluded:
                     excluded[row] = _short(
                         f"skipped: channels {list(channels)} differ from stream {name}'s "
                         f"{list(table.stream.channels)} (one channel set per stream)")
-        labels = marker.get("labels")
         if labels:
             keys = tuple(labels["keys"])
             table = self.tables.get(LABELS)

@@ -11,6 +11,10 @@ stable (path-sorted) order:
 
 Anything else is ignored. The record id of a file found under a directory is its path relative
 to that directory, without suffix (``georgia/g1/E00001``); a file given directly uses its stem.
+Symlinked sub-folders are followed, each real folder once (link loops end there). A header or
+EDF file, or a folder, whose name is not valid UTF-8 is listed with a ``problem`` (the
+conversion records it as skipped, naming it with ``\\xNN`` escapes) instead of stopping the
+run; a folder with such a name is not searched.
 """
 
 from __future__ import annotations
@@ -21,23 +25,48 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from biosig_prep.readers.dreamer import is_dreamer_mat
+from biosig_prep.datasets.dreamer import is_dreamer_mat
 from biosig_prep.readers.edf_reader import EDF_SUFFIXES
 
-__all__ = ["SourceFile", "FORMATS", "discover"]
+__all__ = ["SourceFile", "FORMATS", "SUFFIX_FORMATS", "discover"]
 
 FORMATS = ("wfdb", "edf", "dreamer")
+# suffix -> format, as MNE's read_raw picks a reader by suffix. A ``.mat`` is special: it is a
+# WFDB record's signal file when a header names it, and DREAMER only if it holds that variable.
+SUFFIX_FORMATS: dict[str, str] = {".hea": "wfdb", **{s: "edf" for s in EDF_SUFFIXES},
+                                  ".mat": "dreamer"}
 Format = Literal["auto", "wfdb", "edf", "dreamer"]
 _LOOKED_FOR = ".hea, .edf, .bdf, .fif, .vhdr, DREAMER .mat"
 
 
 @dataclass(frozen=True, order=True)
 class SourceFile:
-    """One source file to read: its path, its format and its record id."""
+    """One source file to read: its path, its format and its record id.
+
+    ``problem`` is empty, or why the file cannot be read at all (a name that is not valid
+    UTF-8); reading it then raises :class:`~biosig_prep.readers.ReadError` with that reason,
+    so the conversion records it as skipped. ``path`` and ``record_id`` are then the name with
+    its undecodable bytes written as ``\\xNN``.
+    """
 
     path: str
     format: str
     record_id: str
+    problem: str = ""
+
+
+def _undecodable(name: str) -> bool:
+    """True for a name holding bytes that are not UTF-8 (decoded by Python as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """A path as text, its undecodable bytes written as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _signal_files_named(header: Path) -> set[str]:
@@ -56,13 +85,12 @@ def _signal_files_named(header: Path) -> set[str]:
 def _classify_dir(folder: Path, files: list[str], fmt: str) -> list[tuple[Path, str]]:
     """(path, format) of the records among ``files`` (names in ``folder``)."""
     found: list[tuple[Path, str]] = []
-    headers = [f for f in files if f.lower().endswith(".hea")]
-    if fmt in ("auto", "wfdb"):
-        found += [(folder / f, "wfdb") for f in headers]
-    if fmt in ("auto", "edf"):
-        found += [(folder / f, "edf") for f in files if f.lower().endswith(EDF_SUFFIXES)]
+    kinds = {f: SUFFIX_FORMATS.get(Path(f).suffix.lower()) for f in files}
+    headers = [f for f in files if kinds[f] == "wfdb"]
+    found += [(folder / f, kind) for f, kind in kinds.items()
+              if kind in ("wfdb", "edf") and fmt in ("auto", kind)]
     if fmt in ("auto", "dreamer"):
-        mats = [f for f in files if f.lower().endswith(".mat")]
+        mats = [f for f in files if kinds[f] == "dreamer"]
         stems = {Path(h).stem for h in headers}
         unpaired = [m for m in mats if Path(m).stem not in stems]
         if unpaired and headers:  # a header may name a .mat with another name
@@ -75,12 +103,10 @@ def _classify_dir(folder: Path, files: list[str], fmt: str) -> list[tuple[Path, 
 
 
 def _classify_file(path: Path, fmt: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".hea" and fmt in ("auto", "wfdb"):
-        return "wfdb"
-    if suffix in EDF_SUFFIXES and fmt in ("auto", "edf"):
-        return "edf"
-    if suffix == ".mat" and fmt in ("auto", "dreamer"):
+    kind = SUFFIX_FORMATS.get(path.suffix.lower())
+    if kind in ("wfdb", "edf") and fmt in ("auto", kind):
+        return kind
+    if kind == "dreamer" and fmt in ("auto", "dreamer"):
         if is_dreamer_mat(path):
             return "dreamer"
         if path.with_suffix(".hea").is_file() and fmt == "auto":
@@ -106,7 +132,7 @@ def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[S
         paths = [paths]
     if not paths:
         raise ValueError("no input paths given")
-    entries: list[tuple[Path, str, str]] = []
+    entries: list[tuple[Path, str, str, str]] = []  # path, format, record id, problem
     for given in paths:
         root = Path(given)
         if not root.exists() and fmt in ("auto", "wfdb") and \
@@ -117,30 +143,55 @@ def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[S
         if root.is_file():
             kind = _classify_file(root, fmt)
             path = root.with_suffix(".hea") if kind == "wfdb" else root
-            entries.append((path, kind, path.stem))
+            bad = "file name is not valid UTF-8 (rename it)" if _undecodable(str(path)) else ""
+            entries.append((path, kind, _shown(path.stem) if bad else path.stem, bad))
             continue
         n_before = len(entries)
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        visited = {os.path.realpath(root)}
+        # symlinked sub-folders are followed, each real folder once (a link loop ends there)
+        for folder, dirs, files in os.walk(root, followlinks=True):
             folder_path = Path(folder)
-            for path, kind in _classify_dir(folder_path, sorted(files), fmt):
+            kept = []
+            for d in sorted(d for d in dirs if not d.startswith(".")):
+                real = os.path.realpath(folder_path / d)
+                if real in visited:
+                    continue
+                visited.add(real)
+                if _undecodable(d):
+                    rel = _shown((folder_path / d).relative_to(root).as_posix())
+                    entries.append((folder_path / d, "wfdb", rel,
+                                    "folder name is not valid UTF-8 (not searched; rename it)"))
+                    continue
+                kept.append(d)
+            dirs[:] = kept
+            good = []
+            for f in sorted(files):
+                if not _undecodable(f):
+                    good.append(f)
+                elif SUFFIX_FORMATS.get(Path(f).suffix.lower()) in ("wfdb", "edf"):
+                    rel = _shown((folder_path / f).relative_to(root).with_suffix("").as_posix())
+                    kind = SUFFIX_FORMATS[Path(f).suffix.lower()]
+                    entries.append((folder_path / f, kind, rel,
+                                    "file name is not valid UTF-8 (rename it)"))
+            for path, kind in _classify_dir(folder_path, good, fmt):
                 rel = path.relative_to(root).with_suffix("").as_posix()
-                entries.append((path, kind, rel))
+                entries.append((path, kind, rel, ""))
         if len(entries) == n_before:
             looked = _LOOKED_FOR if fmt == "auto" else {
                 "wfdb": ".hea", "edf": ", ".join(EDF_SUFFIXES), "dreamer": "DREAMER .mat"}[fmt]
             raise ValueError(f"no records found in {root} (looked for {looked})")
 
-    unique: dict[str, tuple[Path, str, str]] = {}
-    for path, kind, rid in entries:
-        unique.setdefault(os.path.realpath(path), (path, kind, rid))
-    chosen = sorted(unique.values(), key=lambda e: str(e[0]))
+    unique: dict[str, tuple[Path, str, str, str]] = {}
+    for entry in entries:
+        unique.setdefault(os.path.realpath(entry[0]), entry)
+    chosen = sorted(unique.values(), key=lambda e: _shown(e[0]))
     # record ids must be unique across roots: suffix repeats with #2, #3, ...
     seen: dict[str, int] = {}
     out: list[SourceFile] = []
-    for path, kind, rid in chosen:
+    for path, kind, rid, problem in chosen:
         seen[rid] = seen.get(rid, 0) + 1
         if seen[rid] > 1:
             rid = f"{rid}#{seen[rid]}"
-        out.append(SourceFile(path=str(path), format=kind, record_id=rid))
+        out.append(SourceFile(path=_shown(path) if problem else str(path), format=kind,
+                              record_id=rid, problem=problem))
     return out

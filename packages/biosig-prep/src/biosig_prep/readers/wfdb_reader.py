@@ -2,11 +2,13 @@
 
 Two paths, same numbers:
 
-* The fast path parses the header text itself and reads the samples with numpy: MATLAB v4
-  ``.mat`` holding int16 ``val`` (leads x samples, stored column-major, so frame by frame) and
-  format-16 ``.dat`` files, one signal file per record, one sample per frame. It costs a small
-  fraction of ``wfdb.rdrecord``, whose header parsing alone dominates its time.
-* Everything else (format 212 and the other packed formats, several signal files,
+* The fast path parses the header text itself and reads the samples with numpy: a MATLAB
+  ``.mat`` holding ``val`` (leads x samples; v4 of any numeric type, or v5 through scipy, see
+  :mod:`biosig_prep.readers.matfile`: the file's own header says the type, never the WFDB
+  format field) and format-16 ``.dat`` files, one signal file per record, one sample per
+  frame. It costs a small fraction of ``wfdb.rdrecord``, whose header parsing alone dominates
+  its time.
+* Everything else that is not ``.mat`` (format 212 and the other packed formats, several signal files,
   multi-frequency or multi-segment records, skew) goes through ``wfdb.rdrecord``.
 
 Both give physical values ``(digital - baseline) / gain`` in float64, then converted to mV
@@ -15,7 +17,8 @@ Both give physical values ``(digital - baseline) / gain`` in float64, then conve
 Header quirks of real Challenge files are fixed in memory: a record line that starts with the
 file name (``E00271.mat 12 500 5000``, rejected by wfdb), lower-case units (``mv``), signal files
 whose name differs from the record name (the signal lines say which file to read; if that file
-is missing but ``<record>.mat`` exists, that one is used), ``#Age:`` without a space. Header
+is missing but ``<record>.mat`` exists, that one is used), ``#Age:`` without a space. A signal
+file name must stay inside the record's folder: an absolute or ``..`` path is refused. Header
 comments (``Age``, ``Sex``, ``Dx`` SNOMED codes, ...) become metadata.
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.readers.errors import ReadError
+from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.recording import Recording
 from biosig_prep.sources import challenge_source
 
@@ -248,6 +252,15 @@ def header_metadata(comments: list[str]) -> dict[str, Any]:
     return meta
 
 
+def _check_confined(hea_path: Path, file_name: str) -> None:
+    """Refuse a signal-file name that leaves the record's folder (absolute, ``..``, a drive)."""
+    pure = file_name.replace("\\", "/")
+    if (os.path.isabs(file_name) or pure.startswith("/") or ".." in pure.split("/")
+            or re.match(r"^[A-Za-z]:", pure)):
+        raise ReadError(hea_path, f"signal file {file_name!r} is outside the record's folder "
+                                  "(absolute or '..' paths are refused)")
+
+
 def _read_signal_file(hea_path: Path, header: WfdbHeader,
                       file_name: str) -> tuple[Path, bytes]:
     """The bytes of the signal file a header names (or of ``<record><suffix>`` if that file is
@@ -266,9 +279,30 @@ def _read_signal_file(hea_path: Path, header: WfdbHeader,
     raise ReadError(hea_path, f"signal file {file_name!r} named in the header does not exist")
 
 
-def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
-    """Digital samples, shape (n_sig, sig_len) int16, or None when the fast path does not apply."""
+def _single_mat(header: WfdbHeader) -> bool:
+    """True when every signal lives in one ``.mat`` file, one sample per frame, no skew."""
     sigs = header.signals
+    return (header.n_seg is None and bool(sigs) and len({s.file_name for s in sigs}) == 1
+            and sigs[0].file_name.lower().endswith(".mat")
+            and all(s.samps_per_frame == 1 and not s.skew for s in sigs))
+
+
+def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
+    """Digital samples, shape (n_sig, sig_len) (int16, or the ``.mat`` file's own type), or None
+    when the fast path does not apply."""
+    sigs = header.signals
+    if _single_mat(header):  # any MATLAB version and numeric type, never int16 by assumption
+        data_path, buf = _read_signal_file(hea_path, header, sigs[0].file_name)
+        matrix = read_mat_matrix(data_path, buf, header.n_sig)
+        if header.sig_len is not None:
+            if header.sig_len > matrix.shape[1]:
+                raise ReadError(data_path, f".mat holds {matrix.shape[1]} samples per signal "
+                                           f"but the header declares {header.sig_len}")
+            matrix = matrix[:, :header.sig_len]
+        return matrix
+    if any(s.file_name.lower().endswith(".mat") for s in sigs):
+        raise ReadError(hea_path, "signals in .mat files are read only as one matrix (leads x "
+                                  "samples) in one file, one sample per frame")
     if (header.n_seg is not None or not sigs or len({s.file_name for s in sigs}) != 1
             or any(s.fmt != 16 or s.samps_per_frame != 1 or s.skew for s in sigs)
             or len({s.byte_offset for s in sigs}) != 1):
@@ -276,28 +310,8 @@ def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
     data_path, buf = _read_signal_file(hea_path, header, sigs[0].file_name)
     n_sig = header.n_sig
     offset = sigs[0].byte_offset or 0
-    if data_path.suffix.lower() == ".mat":
-        if len(buf) < 20:
-            raise ReadError(data_path, f"truncated .mat file ({len(buf)} bytes)")
-        mtype, mrows, ncols, imagf, namelen = np.frombuffer(buf, dtype="<i4", count=5)
-        if mtype != 30 or imagf != 0:  # 30: little-endian, int16, full numeric matrix
-            return None
-        data_start = 20 + int(namelen)
-        if sigs[0].byte_offset is not None and offset != data_start:
-            return None
-        offset = data_start
-        if mrows != n_sig:
-            raise ReadError(data_path, f".mat holds {mrows} rows but the header declares "
-                                       f"{n_sig} signals")
-        n_samples = int(ncols)
-        if header.sig_len is not None:
-            if header.sig_len > n_samples:
-                raise ReadError(data_path, f".mat holds {n_samples} samples per signal but the "
-                                           f"header declares {header.sig_len}")
-            n_samples = header.sig_len
-    else:
-        available = (len(buf) - offset) // (2 * n_sig)
-        n_samples = header.sig_len if header.sig_len is not None else available
+    available = (len(buf) - offset) // (2 * n_sig)
+    n_samples = header.sig_len if header.sig_len is not None else available
     need = offset + 2 * n_sig * n_samples
     if len(buf) < need:
         raise ReadError(data_path, f"truncated signal file: {len(buf)} bytes, the header needs "
@@ -345,6 +359,22 @@ def _read_with_wfdb(hea_path: Path,
     return np.ascontiguousarray(rec.p_signal.T, dtype=np.float64), units, float(rec.fs), names
 
 
+def _adc_range(header: WfdbHeader, units: list[str]) -> np.ndarray | None:
+    """(n_sig, 2) physical values (mV) of each signal's lowest and highest ADC code, computed as
+    the samples are, or None unless every signal line gives its ADC resolution."""
+    sigs = header.signals
+    if not sigs or any(not s.adc_res or s.adc_res > 32 for s in sigs):
+        return None
+    out = np.empty((len(sigs), 2), dtype=np.float64)
+    for i, (s, unit) in enumerate(zip(sigs, units, strict=True)):
+        half = 2 ** (s.adc_res - 1)
+        codes = np.array([s.adc_zero - half, s.adc_zero + half - 1], dtype=np.float64)
+        codes -= s.baseline
+        codes /= s.gain
+        out[i] = codes * _TO_MV.get(unit.lower(), 1.0)
+    return out
+
+
 def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
               fast: bool = True) -> Recording:
     """Read one WFDB record into an ECG :class:`Recording` (mV, float64, shape (n_sig, n_times)).
@@ -365,6 +395,8 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
     header = parse_header(text, hea_path)
     if header.n_sig == 0:
         raise ReadError(hea_path, "the header declares no signals")
+    for name in {s.file_name for s in header.signals}:
+        _check_confined(hea_path, name)
 
     digital = _read_fast(hea_path, header) if fast else None
     if digital is not None:
@@ -374,7 +406,8 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         signals = digital.astype(np.float64)  # the same arithmetic as wfdb's dac()
         signals -= baseline[:, None]
         signals /= gain[:, None]
-        if digital.size and digital.min() == -32768:  # format 16's invalid-sample value
+        if digital.dtype == np.int16 and digital.size and digital.min() == -32768:
+            # format 16's invalid-sample value
             signals[digital == -32768] = np.nan
         units = [s.units for s in header.signals]
         names = [s.name for s in header.signals]
@@ -390,6 +423,7 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         if factor != 1.0:
             signals[i] *= factor
     names = [n if n else f"ch{i + 1}" for i, n in enumerate(names)]
+    adc_range = _adc_range(header, units) if len(units) == len(header.signals) else None
     meta = header_metadata(header.comments)
     if header.fixes:
         meta["header_fixes"] = list(header.fixes)
@@ -404,4 +438,5 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         channels=names,
         units=["mV"] * len(names),
         metadata=meta,
+        adc_range=adc_range,
     )

@@ -130,7 +130,7 @@ BROKEN_KINDS: dict[str, tuple[str, str]] = {
     "corrupt_header": ("read_error", "corrupt header (unparseable)"),
     "missing_mat": ("read_error", "header whose .mat file is missing"),
     "flat_lead": ("qc_flat_lead", "flat lead"),
-    "saturated": ("qc_error", "saturation (lead at the int16 limits for most samples)"),
+    "saturated": ("qc_error", "saturation (every lead at the int16 limit for most samples)"),
 }
 
 
@@ -458,11 +458,11 @@ def _write_record(out: Path, spec: RecordSpec, rng: np.random.Generator,
         digital[j] = digital[j, 0]
         spec.expected_reason = f"flat lead {spec.leads[j]}"
     elif spec.broken == "saturated":
-        # amplifier driven to the rail (lead-off) on the chest leads for 60 % of the record
+        # amplifier driven to the rail on every lead for 60 % of the record, inside it (a
+        # clipped lead is masked like a flat one; with none usable the record fails QC)
         n_sat = int(0.6 * spec.n_samples)
-        start = int(rng.integers(0, spec.n_samples - n_sat + 1))
-        rows = [k for k, name in enumerate(spec.leads) if name in ("V1", "V2", "V3")] or [0]
-        digital[rows, start:start + n_sat] = 32767
+        start = int(rng.integers(1, spec.n_samples - n_sat))
+        digital[:, start:start + n_sat] = 32767
     units = "mv" if "lowercase_units" in spec.quirks else "mV"
     names = list(spec.leads)
     if "lead_names_upper" in spec.quirks:

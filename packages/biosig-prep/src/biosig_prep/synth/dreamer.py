@@ -9,7 +9,7 @@ Through EEG and ECG Signals From Wireless Low-cost Off-the-Shelf Devices", IEEE 
         .Gender                  char, 'male' | 'female'
         .EEG.baseline            18x1 cell of (7808 x 14) double  (61 s at 128 Hz)
         .EEG.stimuli             18x1 cell of (n_k x 14) double   (clip k, 65-393 s)
-        .ECG.baseline            18x1 cell of (15616 x 2) double  (61 s at 256 Hz)
+        .ECG.baseline            18x1 cell of (15616 x 2) double  (61 s at 256 Hz, ADC counts)
         .ECG.stimuli             18x1 cell of (m_k x 2) double
         .ScoreValence            18x1 double, 1..5
         .ScoreArousal            18x1 double, 1..5
@@ -19,12 +19,14 @@ Through EEG and ECG Signals From Wireless Low-cost Off-the-Shelf Devices", IEEE 
     DREAMER.EEG_Electrodes       1x14 cell: AF3 F7 F3 FC5 T7 P7 O1 O2 P8 T8 FC6 F4 F8 AF4
     DREAMER.noOfSubjects         23
     DREAMER.noOfVideoSequences   18
-    DREAMER.Disclaimer, .Provider, .Version, .Acknowledge   char
+    DREAMER.Disclaimer, .Provider, .Version, .Acknowledgement   char
 
 so that ``scipy.io.loadmat(path)["DREAMER"][0, 0]["Data"][0, s]["EEG"][0, 0]["stimuli"][0, 0]
 [k, 0]`` is clip k of subject s (samples x 14), as in the published loaders. The EEG is Emotiv
-EPOC data in µV *with* the headset's DC offset (~4100 µV, ``eeg_dc_offset_uv``), the ECG is in
-mV (both as plain doubles).
+EPOC data in µV *with* the headset's DC offset (~4100 µV, ``eeg_dc_offset_uv``); the ECG is, as
+in the real file, the Shimmer2 unit's raw 12-bit ADC counts (whole numbers around 2060, 0..4095,
+``mV / SHIMMER_ECG_MV_PER_COUNT + SHIMMER_ECG_OFFSET_COUNTS``), so a conversion exercises the
+counts-to-mV path (both as plain doubles).
 
 Planted effects (:class:`DreamerEffects`)
 -----------------------------------------
@@ -67,6 +69,7 @@ import numpy as np
 import scipy.io
 from pydantic import BaseModel, ConfigDict, Field
 
+from biosig_prep.datasets.dreamer import SHIMMER_ECG_MV_PER_COUNT, SHIMMER_ECG_OFFSET_COUNTS
 from biosig_prep.synth.signals import EcgMorphology, EcgNoise, synth_ecg, synth_eeg
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "DREAMER_CLIP_SECONDS",
     "ALPHA_CHANNELS",
     "DreamerEffects",
+    "mv_to_counts",
     "DreamerTruth",
     "write_dreamer_mat",
 ]
@@ -156,6 +160,13 @@ def _cell(items: Sequence[np.ndarray]) -> np.ndarray:
     for i, x in enumerate(items):
         c[i, 0] = x
     return c
+
+
+def mv_to_counts(ecg_mv: np.ndarray) -> np.ndarray:
+    """ECG in mV -> Shimmer2 12-bit ADC counts as the real DREAMER.mat holds them (float64
+    whole numbers, clipped to 0..4095)."""
+    counts = np.rint(ecg_mv / SHIMMER_ECG_MV_PER_COUNT + SHIMMER_ECG_OFFSET_COUNTS)
+    return np.clip(counts, 0.0, 4095.0)
 
 
 def write_dreamer_mat(
@@ -272,7 +283,7 @@ def write_dreamer_mat(
                                 mains_hz=50.0, leads=ECG_LEADS, hrv=0.03,
                                 noise=EcgNoise(baseline_mv=0.1, mains_mv=0.02, emg_mv=0.01,
                                                white_mv=0.004))
-                ecg_out.append(np.ascontiguousarray(ecg.T))
+                ecg_out.append(np.ascontiguousarray(mv_to_counts(ecg).T))
         data[0, s] = {
             "Age": str(ages[s]),
             "Gender": genders[s],
@@ -296,7 +307,7 @@ def write_dreamer_mat(
                       "DREAMER.mat; no real recordings. Ratings follow planted effects.",
         "Provider": "biosig-prep synth (structure after Katsigiannis & Ramzan, IEEE JBHI 2018)",
         "Version": "synthetic-1.0",
-        "Acknowledge": "Cite S. Katsigiannis and N. Ramzan, DREAMER, IEEE JBHI 22(1) 2018, "
+        "Acknowledgement": "Cite S. Katsigiannis and N. Ramzan, DREAMER, IEEE JBHI 22(1) 2018, "
                        "when using the real dataset.",
     }
     path = Path(path)
