@@ -85,8 +85,13 @@ def test_processing_the_real_file(recordings):
     cfg = PrepConfig(rates=[200, 500, 1000])
     out = process_recording(eeg, cfg)
     assert out.ok, out.status
+    # 62 s under the pad tail policy: at 500 Hz the last 2 s fill 5 of a 4 s window's patches
+    # (kept, padded); at 200 Hz they fill 2 of 10 (dropped); 1000 Hz ends on a window edge
     assert {k: v.windows.shape for k, v in out.streams.items()} == {
-        "eeg@200": (6, 20, 10, 200), "eeg@500": (15, 20, 10, 200), "eeg@1000": (31, 20, 10, 200)}
+        "eeg@200": (6, 20, 10, 200), "eeg@500": (16, 20, 10, 200), "eeg@1000": (31, 20, 10, 200)}
+    assert out.streams["eeg@500"].patch_mask.sum(axis=1).tolist() == [10] * 15 + [5]
+    assert not out.streams["eeg@500"].windows[-1, :, 5:].any()
+    assert out.streams["eeg@1000"].patch_mask.all()
     s = out.streams["eeg@200"]
     assert s.units == "µV" and s.channels == eeg.channels and s.channel_mask.all()
     # a single ECG lead with no lead name cannot be placed in the 12-lead layout: skipped

@@ -258,8 +258,12 @@ def test_incart_257_hz_and_ptb_1000_hz(tmp_path, name, fs):
     assert rec.fs == fs
     out = process_recording(rec, PrepConfig())
     assert out.ok, out.status
+    # 30 s under the pad tail policy: the 10 s past the 100 Hz window and the 2 s past the
+    # 500 Hz windows each fill half a window (5 patches) and are kept, padded
     assert {k: len(v) for k, v in out.streams.items()} == {
-        "ecg@100": 1, "ecg@200": 3, "ecg@500": 7, "ecg@1000": 15}
+        "ecg@100": 2, "ecg@200": 3, "ecg@500": 8, "ecg@1000": 15}
+    assert out.streams["ecg@100"].patch_mask.sum(axis=1).tolist() == [10, 5]
+    assert out.streams["ecg@500"].patch_mask.sum(axis=1).tolist() == [10] * 7 + [5]
 
 
 def test_fast_path_is_faster_than_rdrecord(shared_data, capsys):
