@@ -11,10 +11,10 @@ import pytest
 import scipy.io
 
 from biosig_prep import convert, open_store
-from biosig_prep.config import DreamerConfig, PrepConfig, QCConfig
-from biosig_prep.inspect import describe_store, render_text
+from biosig_prep.config import DreamerConfig, EncodingConfig, PrepConfig, QCConfig
 from biosig_prep.qc import amplitude_flag, robust_amplitude
 from biosig_prep.readers.dreamer import SHIMMER_ECG_MV_PER_COUNT
+from biosig_prep.summary import describe_store, render_text
 from biosig_prep.synth.dreamer import write_dreamer_mat
 
 
@@ -54,8 +54,10 @@ def test_default_converts_counts_to_mv_with_amplitude_qc(counts_mat, tmp_path):
     convert([counts_mat], tmp_path / "counts.zarr", old, workers=0, progress=False)
     status = open_store(tmp_path / "counts.zarr").records()["status"]
     assert all(s.startswith("qc: implausible amplitude (max") for s in status)
-    # ... and with the bounds lifted, inspect flags the source
-    lifted = old.model_copy(update={"qc": QCConfig(max_abs_mv=1e5)})
+    # ... and with the bounds lifted, inspect flags the source (float32 windows: counts read
+    # as mV, ~2 V, would also leave the int16 store's range and skip each record)
+    lifted = old.model_copy(update={"qc": QCConfig(max_abs_mv=1e5),
+                                    "encoding": EncodingConfig(dtype="float32")})
     convert([counts_mat], tmp_path / "lifted.zarr", lifted, workers=0, progress=False)
     desc = describe_store(str(tmp_path / "lifted.zarr"))
     a = desc["amplitude"]["dreamer"]["ecg"]
