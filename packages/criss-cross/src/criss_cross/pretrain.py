@@ -627,7 +627,8 @@ def _run(config, out, resume, progress, dist_info, encoder_cls, loss_cls, dual_m
             epoch = int(batch["epoch"])
             gen = torch.Generator().manual_seed(_derive_seed(config.seed, rank, step, _SALT_MASK))
             mask, masked_ch = dual_mask(tuple(x.shape[:3]), config.mask_ratio,
-                                        config.channel_mask_proportion, gen)
+                                        config.channel_mask_proportion, gen,
+                                        valid_channels=batch["channel_mask"])
             mask, masked_ch = mask.to(device), masked_ch.to(device)
             torch.manual_seed(_derive_seed(config.seed, rank, step, _SALT_DROPOUT))
             lr = get_lr(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=warmup,
