@@ -6,11 +6,13 @@ windows of one stream, in storage order, and writes::
     out/embeddings      float32, (N, C, P, D) with pool="none", (N, P, D) with "channels",
                         (N, D) with "all"; chunks of ``batch_size`` windows
     out/record, out/start, out/channel_mask   copied from the stream, aligned with embeddings
+    out/patch_mask      copied too, where the stream has one (store schema 2)
     attrs               schema, complete (True only once everything is written), checkpoint,
                         store, stream, pool, input_scale, encoder (EncoderConfig dump)
 
 Pooling over channels averages only the valid channels (``channel_mask`` True): a zero-filled
-lead does not dilute the mean. Input is scaled by the encoder config's ``input_scale``.
+lead does not dilute the mean; pooling over patches ("all") averages only the valid patches
+(``patch_mask`` True), never a padded tail. Input is scaled by the encoder config's ``input_scale``.
 """
 
 from __future__ import annotations
@@ -116,6 +118,11 @@ def embed_store(
                                 dtype=a.dtype)
         arr[:] = a
     masks = np.asarray(src.channel_mask[:], dtype=bool)
+    patch_masks = _patch_masks(src, n, p)
+    if getattr(src, "patch_mask", None) is not None:
+        arr = root.create_array("patch_mask", shape=patch_masks.shape,
+                                chunks=(max(1, n), p), dtype=bool)
+        arr[:] = patch_masks
 
     reader = ShardReader(src.windows)
     bar = None
@@ -133,7 +140,8 @@ def embed_store(
                 if scale != 1.0:
                     x = x * scale
                 valid = torch.from_numpy(masks[lo:hi]).to(dev)
-                e = model.embed(x, pool=pool, valid_channels=None if pool == "none" else valid)
+                e = model.embed(x, pool=pool, valid_channels=None if pool == "none" else valid,
+                                valid_patches=torch.from_numpy(patch_masks[lo:hi]).to(dev))
                 emb[lo:hi] = e.float().cpu().numpy()
                 if bar is not None:
                     bar.update(task, completed=hi)
@@ -142,6 +150,15 @@ def embed_store(
             bar.stop()
     root.attrs["complete"] = True
     return out
+
+
+def _patch_masks(src: Any, n: int, p: int) -> np.ndarray:
+    """(N, P) bool, True where a patch holds real samples: the stream's ``patch_mask`` (store
+    schema 2), all True for a stream without one."""
+    arr = getattr(src, "patch_mask", None)
+    if arr is None:
+        return np.ones((n, p), dtype=bool)
+    return np.asarray(arr[:], dtype=bool)
 
 
 def read_embeddings(path: str | Path) -> dict[str, Any]:
@@ -153,5 +170,7 @@ def read_embeddings(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is incomplete (embedding was interrupted); run embed again")
     out: dict[str, Any] = {k: np.asarray(root[k][:]) for k in
                            ("embeddings", "record", "start", "channel_mask")}
+    if "patch_mask" in root:
+        out["patch_mask"] = np.asarray(root["patch_mask"][:])
     out["attrs"] = json.loads(json.dumps(dict(root.attrs)))
     return out

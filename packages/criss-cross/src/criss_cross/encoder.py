@@ -461,6 +461,7 @@ class CrissCrossEncoder(nn.Module):
         x: Tensor,
         pool: Pool = "none",
         valid_channels: Tensor | None = None,
+        valid_patches: Tensor | None = None,
     ) -> Tensor:
         """Embeddings of ``x`` (B, C, P, S), per patch or pooled.
 
@@ -471,6 +472,10 @@ class CrissCrossEncoder(nn.Module):
             "all": mean over channels and patches, (B, d_model).
         valid_channels : Tensor, shape (B, C), bool, optional
             Channels to average over (False for zero-filled leads); all channels when None.
+        valid_patches : Tensor, shape (B, P), bool, optional
+            Patches that hold real samples (False for the zero padding of a record's last
+            partial window); "all" averages over these only. All patches when None. "none"
+            and "channels" keep every patch (the caller has the mask).
 
         The head is never applied; the module's train/eval mode and grad mode are the
         caller's.
@@ -490,7 +495,17 @@ class CrissCrossEncoder(nn.Module):
                 )
             w = valid_channels.to(feats.dtype)[:, :, None, None]
             pooled = (feats * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
-        return pooled if pool == "channels" else pooled.mean(dim=1)
+        if pool == "channels":
+            return pooled
+        if valid_patches is None:
+            return pooled.mean(dim=1)
+        if tuple(valid_patches.shape) != tuple(pooled.shape[:2]):
+            raise ValueError(
+                f"valid_patches must have shape (batch, n_patches) = {tuple(pooled.shape[:2])}, "
+                f"got {tuple(valid_patches.shape)}"
+            )
+        w = valid_patches.to(pooled.dtype)[:, :, None]
+        return (pooled * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -467,10 +467,13 @@ def _zero_head(model: torch.nn.Module) -> None:
 
 def _loss_terms(loss_fn: torch.nn.Module, pred: torch.Tensor, target: torch.Tensor,
                 mask: torch.Tensor, masked_channels: torch.Tensor,
-                valid: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """(total, terms) of the dual-masking loss; zero-filled leads (``valid`` False) are left
-    out of every term by the loss itself (``valid_channels``)."""
-    out = loss_fn(pred, target, mask, masked_channels=masked_channels, valid_channels=valid)
+                valid: torch.Tensor, valid_patches: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(total, terms) of the dual-masking loss; zero-filled leads (``valid`` False) and padded
+    patches (``valid_patches`` False) are left out of every term by the loss itself."""
+    kw = {} if valid_patches is None else {"valid_patches": valid_patches}
+    out = loss_fn(pred, target, mask, masked_channels=masked_channels, valid_channels=valid,
+                  **kw)
     return out.total, dict(out.terms)
 
 
@@ -624,11 +627,14 @@ def _run(config, out, resume, progress, dist_info, encoder_cls, loss_cls, dual_m
             t1 = time.perf_counter()
             x = batch["windows"].to(device, non_blocking=True)
             valid = batch["channel_mask"].to(device, non_blocking=True)
+            patches_cpu = batch.get("patch_mask")  # (B, P) True = real samples; None: all
+            patches = None if patches_cpu is None else patches_cpu.to(device, non_blocking=True)
             epoch = int(batch["epoch"])
             gen = torch.Generator().manual_seed(_derive_seed(config.seed, rank, step, _SALT_MASK))
             mask, masked_ch = dual_mask(tuple(x.shape[:3]), config.mask_ratio,
                                         config.channel_mask_proportion, gen,
-                                        valid_channels=batch["channel_mask"])
+                                        valid_channels=batch["channel_mask"],
+                                        valid_patches=patches_cpu)
             mask, masked_ch = mask.to(device), masked_ch.to(device)
             torch.manual_seed(_derive_seed(config.seed, rank, step, _SALT_DROPOUT))
             lr = get_lr(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=warmup,
@@ -637,9 +643,10 @@ def _run(config, out, resume, progress, dist_info, encoder_cls, loss_cls, dual_m
                 g["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 pred = net(x, mask)
-            loss, terms = _loss_terms(loss_fn, pred.float(), x, mask, masked_ch, valid)
+            loss, terms = _loss_terms(loss_fn, pred.float(), x, mask, masked_ch, valid, patches)
             with torch.no_grad():
-                zero_mse = _loss_terms(loss_fn, torch.zeros_like(x), x, mask, masked_ch, valid)[0]
+                zero_mse = _loss_terms(loss_fn, torch.zeros_like(x), x, mask, masked_ch, valid,
+                                       patches)[0]
             values = torch.stack([loss.detach(), zero_mse.float(),
                                   *(t.detach().float() for t in terms.values())])
             if world > 1:
