@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import criss_cross.losses as losses
-import criss_cross.pretrain as pretrain_mod
+import criss_cross.pretrain.loop as pretrain_mod
 from criss_cross.pretrain import pretrain
 
 

@@ -18,37 +18,32 @@ lead does not dilute the mean; pooling over patches ("all") averages only the va
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from criss_cross.loader import ShardReader
+from criss_cross.runtime import resolve_device
+
+try:  # the shard reader's home in store schema 2
+    from biosig_prep.store import ShardReader
+except ImportError:  # pragma: no cover - before the store package owned it
+    from criss_cross.loader import ShardReader
 
 __all__ = ["embed_store", "read_embeddings", "resolve_checkpoint", "EMBEDDINGS_SCHEMA"]
 
 EMBEDDINGS_SCHEMA = 1
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
+def resolve_checkpoint(path: str | Path, report: Callable[[str], None] | None = None) -> Path:
     """The model file stem of a checkpoint given as a run directory, a checkpoint directory
-    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one."""
-    from criss_cross.pretrain import latest_checkpoint
+    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one
+    (:func:`criss_cross.checkpoint.find_checkpoint` without the suffix)."""
+    from criss_cross.checkpoint import find_checkpoint
 
-    p = Path(path)
-    if p.is_dir():
-        if (p / "model.safetensors").is_file():
-            return p / "model"
-        ck = latest_checkpoint(p)
-        if ck is not None:
-            return ck / "model"
-        raise FileNotFoundError(f"no checkpoint in {p}: expected model.safetensors or checkpoints/")
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
-    if not p.with_suffix(".safetensors").is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found (looked for {p}.safetensors)")
-    return p
+    return find_checkpoint(path, report).with_suffix("")
 
 
 def embed_store(
@@ -62,11 +57,13 @@ def embed_store(
     device: str = "auto",
     overwrite: bool = False,
     progress: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the embeddings of every window of ``stream`` in ``store`` to ``out``; see module doc.
 
     checkpoint : a run directory, checkpoint directory or file (:func:`resolve_checkpoint`), or
         an already loaded :class:`criss_cross.CrissCrossEncoder`.
+    report : where a note goes when a damaged checkpoint of a run is passed over.
     """
     import zarr
 
@@ -76,16 +73,19 @@ def embed_store(
         raise ValueError(f"pool must be 'none', 'channels' or 'all', got {pool!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size ({batch_size}) must be at least 1")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output {out} is a file, not a folder: choose another --out")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    dev = resolve_device(device)
     if isinstance(checkpoint, torch.nn.Module):
         model, ck_name = checkpoint, type(checkpoint).__name__
     else:
         from criss_cross.checkpoint import load_checkpoint
 
-        stem = resolve_checkpoint(checkpoint)
+        stem = resolve_checkpoint(checkpoint, report)
         model, ck_name = load_checkpoint(stem), str(stem)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
     model = model.to(dev).eval()
     scale = float(model.config.input_scale)
 
@@ -95,9 +95,6 @@ def embed_store(
     d = int(model.config.d_model)
     shape = {"none": (n, c, p, d), "channels": (n, p, d), "all": (n, d)}[pool]
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     root = zarr.open_group(str(out), mode="w", zarr_format=3)
     root.attrs.update(
         schema=EMBEDDINGS_SCHEMA,
