@@ -1,8 +1,8 @@
 """Building blocks of the encoder that are about *how* the work is done, not the architecture:
-attention kernels and their dispatch (:mod:`.attention`, with a fused-attention switch) and a
+attention kernels and their dispatch (:mod:`.attention_dispatch`, with a fused-attention switch) and a
 fast CPU dropout (:mod:`.dropout`)."""
 
-from criss_cross.layers.attention import (
+from criss_cross.layers.attention_dispatch import (
     CPU_MATH_MAX_LEN,
     attention,
     attention_math,
