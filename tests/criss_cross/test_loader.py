@@ -11,7 +11,7 @@ import torch
 import zarr
 
 from biosig_prep import open_store
-from criss_cross.loader import (
+from criss_cross.data import (
     ShardReader,
     WindowDataset,
     epoch_pieces,

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from biosig_prep import open_store
-from criss_cross.loader import WindowDataset, make_loader, open_sources
+from criss_cross.data import WindowDataset, make_loader, open_sources
 
 STREAMS = ["ecg@500", "ecg@1000"]
 

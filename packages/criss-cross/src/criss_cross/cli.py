@@ -1,18 +1,20 @@
-"""``criss-cross``: pretrain the encoder on biosig-prep stores, embed a store's windows.
+"""``criss-cross``: the root command-line app (entry point ``criss_cross.cli:app``).
 
-The commands only parse options and call the plain functions :func:`criss_cross.pretrain.pretrain`
-and :func:`criss_cross.embed.embed_store`. Options are mapped onto :class:`PretrainConfig` in
-this order, later wins: the ``--small`` preset, the ``--config`` file, the options given.
-A configuration error is printed as ``field: message`` and exits with status 1.
+Each command lives in its own module of :mod:`criss_cross.commands`, parses its options and
+calls a plain importable function: ``pretrain`` (:func:`criss_cross.pretrain.pretrain`),
+``embed`` (:func:`criss_cross.embed.embed_store`). Every failure is one line on stderr and exit
+status 1 (a configuration error: ``field: message`` lines).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
-
 import typer
-from pydantic import ValidationError
+
+from criss_cross.commands import embed as _embed
+from criss_cross.commands import pretrain as _pretrain
+from criss_cross.commands._common import build_config
+
+__all__ = ["app", "build_config"]
 
 app = typer.Typer(
     name="criss-cross",
@@ -21,141 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _print_validation(err: ValidationError) -> None:
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "config"
-        typer.echo(f"{loc}: {e['msg']}", err=True)
-    raise typer.Exit(1)
-
-
-def build_config(
-    options: dict[str, Any],
-    *,
-    config_file: Path | None = None,
-    small: bool = False,
-):
-    """A PretrainConfig from the ``--small`` preset, a config file and the options given."""
-    from criss_cross.pretrain import SMALL_PRESET, PretrainConfig, _read_mapping, apply_preset
-
-    data: dict[str, Any] = dict(SMALL_PRESET) if small else {}
-    if config_file is not None:
-        data = apply_preset(_read_mapping(config_file), data)
-    given = {k: v for k, v in options.items() if v is not None}
-    data = apply_preset(given, data)
-    return PretrainConfig.model_validate(data)
-
-
-@app.command()
-def pretrain(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created).")],
-    store: Annotated[list[str] | None, typer.Option(
-        "--store", "-s", help="A biosig-prep store (path or fsspec URL); repeat for several.")] = None,
-    stream: Annotated[list[str] | None, typer.Option(
-        "--stream", help="A stream, e.g. ecg@500; repeat to mix several (default ecg@500).")] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="PretrainConfig as YAML or JSON.", exists=True, dir_okay=False)] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run in --out from its newest checkpoint.")] = False,
-    small: Annotated[bool, typer.Option(
-        "--small", help="CPU demo preset: 2 layers (d_model 200, 8 heads kept), batch 32, "
-        "300 steps, warm-up 20, checkpoint every 100.")] = False,
-    steps: Annotated[int | None, typer.Option(help="Optimizer steps (wins over --epochs).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over all windows [10].")] = None,
-    batch_size: Annotated[int | None, typer.Option(
-        "--batch-size", help="Global batch over all processes [128].")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate [5e-4].")] = None,
-    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay [0.05].")] = None,
-    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [5% of steps].")] = None,
-    mask_ratio: Annotated[float | None, typer.Option(help="Patch mask ratio r [0.5].")] = None,
-    channel_mask_proportion: Annotated[float | None, typer.Option(
-        help="Proportion r_c of whole channels masked [0.25].")] = None,
-    n_layers: Annotated[int | None, typer.Option(help="Encoder layers [12].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of data order, masks, init [0].")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints [1000].")] = None,
-    log_every: Annotated[int | None, typer.Option(help="Steps between metrics lines [10].")] = None,
-    num_workers: Annotated[int | None, typer.Option(
-        help="Loader readers per rank, reading ahead of the step [2].")] = None,
-    loader_workers: Annotated[str | None, typer.Option(
-        help="Readers as 'thread' (in the trainer) or 'process' (DataLoader workers); default thread.")] = None,
-    head_init: Annotated[str | None, typer.Option(
-        help="Init of the reconstruction head of a fresh run: 'zero' (starts at the zero "
-        "predictor's loss) or 'cbramod' (kaiming, as CBraMod); default zero.")] = None,
-    threads: Annotated[int | None, typer.Option(
-        help="torch CPU threads (default: torch's choice).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-) -> None:
-    """Pretrain the criss-cross encoder with dual masking (DDP under torchrun)."""
-    from criss_cross.pretrain import pretrain as run_pretrain
-
-    options: dict[str, Any] = {
-        "stores": store or None,
-        "streams": stream or None,
-        "steps": steps,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "warmup_steps": warmup_steps,
-        "mask_ratio": mask_ratio,
-        "channel_mask_proportion": channel_mask_proportion,
-        "seed": seed,
-        "checkpoint_every": checkpoint_every,
-        "log_every": log_every,
-        "num_workers": num_workers,
-        "loader_workers": loader_workers,
-        "threads": threads,
-        "head_init": head_init,
-        "device": device,
-        "encoder": {"n_layers": n_layers} if n_layers is not None else None,
-    }
-    if resume and config is None and not store and (out / "config.json").is_file():
-        config = out / "config.json"  # resume with the run's own configuration
-    try:
-        cfg = build_config(options, config_file=config, small=small)
-    except ValidationError as err:
-        _print_validation(err)
-    except (OSError, ValueError) as err:
-        _fail(str(err))
-    try:
-        summary = run_pretrain(cfg, out, resume=resume, progress=progress)
-    except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as err:
-        _fail(str(err).strip('"'))
-    typer.echo(
-        f"done: {summary.total_steps} steps, final loss {summary.final_loss:.4f}, "
-        f"{summary.samples_per_s:.1f} samples/s, data wait {100 * summary.data_wait_fraction:.1f} %"
-        f"; checkpoint {summary.checkpoint}"
-    )
-
-
-@app.command()
-def embed(
-    checkpoint: Annotated[Path, typer.Option(
-        "--checkpoint", help="Run directory, checkpoint directory or model .safetensors.")],
-    store: Annotated[str, typer.Option("--store", "-s", help="A biosig-prep store.")],
-    stream: Annotated[str, typer.Option("--stream", help="Stream to embed, e.g. ecg@500.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output Zarr group.")],
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward pass.")] = 256,
-    pool: Annotated[str, typer.Option(help="none: (N,C,P,D); channels: (N,P,D); all: (N,D).")] = "none",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-) -> None:
-    """Write encoder embeddings of every window of a stream (Zarr v3)."""
-    from criss_cross.embed import embed_store
-
-    try:
-        path = embed_store(checkpoint, store, stream, out, batch_size=batch_size, pool=pool,  # type: ignore[arg-type]
-                           device=device, overwrite=overwrite, progress=progress)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as err:
-        _fail(str(err).strip('"'))
-    typer.echo(f"embeddings written to {path}")
+app.command()(_pretrain.pretrain)
+app.command()(_embed.embed)
 
 
 if __name__ == "__main__":  # pragma: no cover

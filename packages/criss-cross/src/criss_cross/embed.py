@@ -6,47 +6,40 @@ windows of one stream, in storage order, and writes::
     out/embeddings      float32, (N, C, P, D) with pool="none", (N, P, D) with "channels",
                         (N, D) with "all"; chunks of ``batch_size`` windows
     out/record, out/start, out/channel_mask   copied from the stream, aligned with embeddings
+    out/patch_mask      copied too, where the stream has one (store schema 2)
     attrs               schema, complete (True only once everything is written), checkpoint,
                         store, stream, pool, input_scale, encoder (EncoderConfig dump)
 
 Pooling over channels averages only the valid channels (``channel_mask`` True): a zero-filled
-lead does not dilute the mean. Input is scaled by the encoder config's ``input_scale``.
+lead does not dilute the mean; pooling over patches ("all") averages only the valid patches
+(``patch_mask`` True), never a padded tail. Input is scaled by the encoder config's ``input_scale``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from criss_cross.loader import ShardReader
+from biosig_prep.store import ShardReader
+from criss_cross.runtime import resolve_device
 
 __all__ = ["embed_store", "read_embeddings", "resolve_checkpoint", "EMBEDDINGS_SCHEMA"]
 
 EMBEDDINGS_SCHEMA = 1
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
+def resolve_checkpoint(path: str | Path, report: Callable[[str], None] | None = None) -> Path:
     """The model file stem of a checkpoint given as a run directory, a checkpoint directory
-    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one."""
-    from criss_cross.pretrain import latest_checkpoint
+    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one
+    (:func:`criss_cross.checkpoint.find_checkpoint` without the suffix)."""
+    from criss_cross.checkpoint import find_checkpoint
 
-    p = Path(path)
-    if p.is_dir():
-        if (p / "model.safetensors").is_file():
-            return p / "model"
-        ck = latest_checkpoint(p)
-        if ck is not None:
-            return ck / "model"
-        raise FileNotFoundError(f"no checkpoint in {p}: expected model.safetensors or checkpoints/")
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
-    if not p.with_suffix(".safetensors").is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found (looked for {p}.safetensors)")
-    return p
+    return find_checkpoint(path, report).with_suffix("")
 
 
 def embed_store(
@@ -60,11 +53,13 @@ def embed_store(
     device: str = "auto",
     overwrite: bool = False,
     progress: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the embeddings of every window of ``stream`` in ``store`` to ``out``; see module doc.
 
     checkpoint : a run directory, checkpoint directory or file (:func:`resolve_checkpoint`), or
         an already loaded :class:`criss_cross.CrissCrossEncoder`.
+    report : where a note goes when a damaged checkpoint of a run is passed over.
     """
     import zarr
 
@@ -74,16 +69,19 @@ def embed_store(
         raise ValueError(f"pool must be 'none', 'channels' or 'all', got {pool!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size ({batch_size}) must be at least 1")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output {out} is a file, not a folder: choose another --out")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    dev = resolve_device(device)
     if isinstance(checkpoint, torch.nn.Module):
         model, ck_name = checkpoint, type(checkpoint).__name__
     else:
         from criss_cross.checkpoint import load_checkpoint
 
-        stem = resolve_checkpoint(checkpoint)
+        stem = resolve_checkpoint(checkpoint, report)
         model, ck_name = load_checkpoint(stem), str(stem)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
     model = model.to(dev).eval()
     scale = float(model.config.input_scale)
 
@@ -93,9 +91,6 @@ def embed_store(
     d = int(model.config.d_model)
     shape = {"none": (n, c, p, d), "channels": (n, p, d), "all": (n, d)}[pool]
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     root = zarr.open_group(str(out), mode="w", zarr_format=3)
     root.attrs.update(
         schema=EMBEDDINGS_SCHEMA,
@@ -116,6 +111,11 @@ def embed_store(
                                 dtype=a.dtype)
         arr[:] = a
     masks = np.asarray(src.channel_mask[:], dtype=bool)
+    patch_masks = _patch_masks(src, n, p)
+    if getattr(src, "patch_mask", None) is not None:
+        arr = root.create_array("patch_mask", shape=patch_masks.shape,
+                                chunks=(max(1, n), p), dtype=bool)
+        arr[:] = patch_masks
 
     reader = ShardReader(src.windows)
     bar = None
@@ -133,7 +133,8 @@ def embed_store(
                 if scale != 1.0:
                     x = x * scale
                 valid = torch.from_numpy(masks[lo:hi]).to(dev)
-                e = model.embed(x, pool=pool, valid_channels=None if pool == "none" else valid)
+                e = model.embed(x, pool=pool, valid_channels=None if pool == "none" else valid,
+                                valid_patches=torch.from_numpy(patch_masks[lo:hi]).to(dev))
                 emb[lo:hi] = e.float().cpu().numpy()
                 if bar is not None:
                     bar.update(task, completed=hi)
@@ -142,6 +143,15 @@ def embed_store(
             bar.stop()
     root.attrs["complete"] = True
     return out
+
+
+def _patch_masks(src: Any, n: int, p: int) -> np.ndarray:
+    """(N, P) bool, True where a patch holds real samples: the stream's ``patch_mask`` (store
+    schema 2), all True for a stream without one."""
+    arr = getattr(src, "patch_mask", None)
+    if arr is None:
+        return np.ones((n, p), dtype=bool)
+    return np.asarray(arr[:], dtype=bool)
 
 
 def read_embeddings(path: str | Path) -> dict[str, Any]:
@@ -153,5 +163,7 @@ def read_embeddings(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is incomplete (embedding was interrupted); run embed again")
     out: dict[str, Any] = {k: np.asarray(root[k][:]) for k in
                            ("embeddings", "record", "start", "channel_mask")}
+    if "patch_mask" in root:
+        out["patch_mask"] = np.asarray(root["patch_mask"][:])
     out["attrs"] = json.loads(json.dumps(dict(root.attrs)))
     return out

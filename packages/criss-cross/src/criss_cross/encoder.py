@@ -14,7 +14,8 @@ differs is how the work is done:
   and temporal (across patches) attention inputs are plain strided views;
 - attention runs through :func:`torch.nn.functional.scaled_dot_product_attention` on those
   views, whose output already has the (B, C, P, features) layout: no transposes, no
-  ``.contiguous()`` copies. On CPU, training with attention dropout (where SDPA has no fused
+  ``.contiguous()`` copies (the kernels and their dispatch live in :mod:`criss_cross.layers`,
+  with a switch to turn the fused kernels off). On CPU, training with attention dropout (where SDPA has no fused
   kernel) and sequences of up to 32 tokens (where the fused kernel is slower) use
   :func:`attention_math`, whose matmuls copy q, k and v once;
 - dropout on CPU thresholds 16-bit random integers (four per int64 draw) instead of
@@ -35,8 +36,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from criss_cross.config import EncoderConfig
+from criss_cross.layers import (
+    CPU_MATH_MAX_LEN,
+    Dropout,
+    attention,
+    attention_math,
+    dropout,
+    padded_sdpa,
+    residual_dropout,
+)
+from criss_cross.layers.dropout import fast_dropout_applies, keep_mask
 
 __all__ = [
+    "CPU_MATH_MAX_LEN",
     "AxialAttention",
     "CrissCrossEncoder",
     "Dropout",
@@ -63,124 +75,6 @@ _POS_KERNEL, _POS_PADDING = (19, 7), (9, 3)
 # --------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------
-
-
-# Dropout draws 16 random bits per element: the keep probability is rounded to a multiple of
-# 2**-16 (p = 0.1 drops with probability 0.100006) and the scale uses the rounded value, so
-# the output stays unbiased.
-_DROP_BITS = 16
-_DROP_LEVELS = 1 << _DROP_BITS
-
-
-def _keep_mask(x: Tensor, p: float) -> Tensor:
-    """Float mask of x's shape: 1 / (1 - p) with probability 1 - p, else 0 (CPU dropout).
-
-    PyTorch's CPU RNG costs about 3 ns per float drawn by ``torch.rand``; a full-range int64
-    draw costs about as much and gives four 16-bit lanes, which are compared with the integer
-    threshold of ``p``: a third of the cost, for a 2**-16 rounding of ``p``.
-    """
-    n = x.numel()
-    levels = round(p * _DROP_LEVELS)  # dropped lanes out of 2**16
-    words = torch.empty(-(-n // 4), dtype=torch.int64, device=x.device).random_(-(2**63), None)
-    lanes = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-2**15, 2**15)
-    keep = lanes >= levels - _DROP_LEVELS // 2
-    return keep.to(x.dtype).mul_(_DROP_LEVELS / (_DROP_LEVELS - levels))
-
-
-def _fast_dropout_applies(x: Tensor, p: float) -> bool:
-    """Whether :func:`_keep_mask` serves ``x``: on CPU, eager, and p not rounded to 0 or 1."""
-    levels = round(p * _DROP_LEVELS)
-    return (
-        x.device.type == "cpu" and not torch.compiler.is_compiling() and 0 < levels < _DROP_LEVELS
-    )
-
-
-def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """Inverted dropout, as :func:`torch.nn.functional.dropout`, faster on CPU.
-
-    Each element is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``. On CPU,
-    PyTorch's dropout draws a Bernoulli mask, divides it and multiplies (about 6 ns per
-    element for the mask alone); :func:`_keep_mask` makes the same kind of float mask from 16
-    random bits per element in about 1.4 ns, with ``p`` rounded to a multiple of 2**-16.
-    Other devices use the fused kernel of :func:`torch.nn.functional.dropout`, and so does
-    ``torch.compile`` (Inductor fuses it).
-    """
-    if not training or p == 0.0:
-        return x
-    if not _fast_dropout_applies(x, p):
-        return F.dropout(x, p, True)
-    return x * _keep_mask(x, p)
-
-
-def residual_dropout(x: Tensor, y: Tensor, p: float, training: bool = True) -> Tensor:
-    """``x + dropout(y)`` in one pass on CPU (``torch.addcmul``)."""
-    if not training or p == 0.0:
-        return x + y
-    if not _fast_dropout_applies(y, p):
-        return x + F.dropout(y, p, True)
-    return torch.addcmul(x, y, _keep_mask(y, p))
-
-
-class Dropout(nn.Dropout):
-    """:class:`torch.nn.Dropout` through :func:`dropout` (same semantics, faster on CPU)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training)
-
-
-# On CPU, sequences up to this length go through attention_math (see attention()).
-CPU_MATH_MAX_LEN = 32
-
-
-def attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
-    """Softmax attention of (batch, heads, seq, D) tensors with scale 1/sqrt(D).
-
-    Dispatch, all computing the same function:
-
-    - :func:`torch.nn.functional.scaled_dot_product_attention` by default (fused kernels);
-    - on CUDA with D not a multiple of 8 (25 for CBraMod), :func:`padded_sdpa`, so the fused
-      kernels accept it;
-    - on CPU, :func:`attention_math` with attention dropout (SDPA falls back to its unfused
-      path then, with PyTorch's slow CPU dropout and a softmax over short rows), and for
-      sequences of at most ``CPU_MATH_MAX_LEN`` keys: CBraMod attends over 10-30 patches and
-      up to a few dozen channels, where the flash kernel's blocking costs more than it saves
-      (measured 1.2-2.2x slower than attention_math at 10-30 keys, about even at 40-64,
-      2.2x faster at 128).
-    """
-    if q.device.type == "cpu":
-        if dropout_p > 0.0 or k.shape[-2] <= CPU_MATH_MAX_LEN:
-            return attention_math(q, k, v, dropout_p)
-        return F.scaled_dot_product_attention(q, k, v)
-    if q.device.type == "cuda" and q.shape[-1] % 8:
-        return padded_sdpa(q, k, v, dropout_p)
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-
-
-def padded_sdpa(q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0, multiple: int = 8) -> Tensor:
-    """SDPA with the head dimension zero-padded to a multiple of ``multiple``; exact.
-
-    Zeros add nothing to the q.k products and give zero output features, which are cut off;
-    the scale stays 1/sqrt(D) of the unpadded D.
-    """
-    d = q.shape[-1]
-    pad = -d % multiple
-    if pad == 0:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-    q, k, v = (F.pad(t, (0, pad)) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=d**-0.5)
-    return out[..., :d]
-
-
-def attention_math(q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
-    """Unfused attention with :func:`dropout` on the probabilities, for CPU training.
-
-    The scores are computed transposed (keys along dim -2): PyTorch's CPU softmax vectorises
-    over a non-last dimension, about 4x faster (forward and backward) than over rows of 10-12
-    elements.
-    """
-    scores_t = torch.matmul(k, q.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5)  # (..., Lk, Lq)
-    attn_t = dropout(scores_t.softmax(dim=-2), dropout_p)
-    return torch.matmul(attn_t.transpose(-2, -1), v)
 
 
 class PatchEmbedding(nn.Module):
@@ -342,9 +236,9 @@ class EncoderLayer(nn.Module):
         training = self.training
         x = residual_dropout(x, self.criss_cross_attention(self.norm1(x)), self.dropout1.p, training)
         hidden = F.gelu(self.linear1(self.norm2(x)))
-        if training and self.dropout.p > 0.0 and _fast_dropout_applies(hidden, self.dropout.p):
+        if training and self.dropout.p > 0.0 and fast_dropout_applies(hidden, self.dropout.p):
             # In place: GELU's backward needs its input, not its output.
-            hidden = hidden.mul_(_keep_mask(hidden, self.dropout.p))
+            hidden = hidden.mul_(keep_mask(hidden, self.dropout.p))
         else:
             hidden = self.dropout(hidden)
         return residual_dropout(x, self.linear2(hidden), self.dropout2.p, training)
@@ -461,6 +355,7 @@ class CrissCrossEncoder(nn.Module):
         x: Tensor,
         pool: Pool = "none",
         valid_channels: Tensor | None = None,
+        valid_patches: Tensor | None = None,
     ) -> Tensor:
         """Embeddings of ``x`` (B, C, P, S), per patch or pooled.
 
@@ -471,6 +366,10 @@ class CrissCrossEncoder(nn.Module):
             "all": mean over channels and patches, (B, d_model).
         valid_channels : Tensor, shape (B, C), bool, optional
             Channels to average over (False for zero-filled leads); all channels when None.
+        valid_patches : Tensor, shape (B, P), bool, optional
+            Patches that hold real samples (False for the zero padding of a record's last
+            partial window); "all" averages over these only. All patches when None. "none"
+            and "channels" keep every patch (the caller has the mask).
 
         The head is never applied; the module's train/eval mode and grad mode are the
         caller's.
@@ -490,7 +389,17 @@ class CrissCrossEncoder(nn.Module):
                 )
             w = valid_channels.to(feats.dtype)[:, :, None, None]
             pooled = (feats * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
-        return pooled if pool == "channels" else pooled.mean(dim=1)
+        if pool == "channels":
+            return pooled
+        if valid_patches is None:
+            return pooled.mean(dim=1)
+        if tuple(valid_patches.shape) != tuple(pooled.shape[:2]):
+            raise ValueError(
+                f"valid_patches must have shape (batch, n_patches) = {tuple(pooled.shape[:2])}, "
+                f"got {tuple(valid_patches.shape)}"
+            )
+        w = valid_patches.to(pooled.dtype)[:, :, None]
+        return (pooled * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 # --------------------------------------------------------------------------------------------

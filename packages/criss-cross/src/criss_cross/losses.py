@@ -2,7 +2,8 @@
 
 Both losses take ``pred`` and ``target`` (B, C, P, S), a patch ``mask`` (B, C, P) bool with
 **True = masked**, and optionally ``valid_channels`` (B, C) bool: False marks zero-filled leads,
-which are left out of every term (they hold no signal to reconstruct).
+and ``valid_patches`` (B, P) bool: False marks padded patches (the zero padding of a record's
+last partial window). Both are left out of every term (they hold no signal to reconstruct).
 
 Every term is a pooled MSE: the squared error summed over the selected patches (all S samples
 of each) divided by their number, as CBraMod's ``mse(pred[mask], target[mask])``. A term with
@@ -35,7 +36,8 @@ class LossOutput(NamedTuple):
 
 
 def _check(
-    pred: Tensor, target: Tensor, mask: Tensor, valid_channels: Tensor | None
+    pred: Tensor, target: Tensor, mask: Tensor, valid_channels: Tensor | None,
+    valid_patches: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Validate shapes; return the per-patch MSE (B, C, P) and the valid-patch weight."""
     if pred.shape != target.shape or pred.dim() != 4:
@@ -54,6 +56,13 @@ def _check(
                 f"got {tuple(valid_channels.shape)}"
             )
         valid = valid * valid_channels.to(per_patch.dtype).unsqueeze(-1)
+    if valid_patches is not None:
+        if tuple(valid_patches.shape) != (pred.shape[0], pred.shape[2]):
+            raise ValueError(
+                f"valid_patches must have shape (B, P) = {(pred.shape[0], pred.shape[2])}, "
+                f"got {tuple(valid_patches.shape)}"
+            )
+        valid = valid * valid_patches.to(per_patch.dtype).unsqueeze(1)
     return per_patch, valid
 
 
@@ -87,8 +96,9 @@ class MaskedReconstructionLoss(nn.Module):
         mask: Tensor,
         masked_channels: Tensor | None = None,
         valid_channels: Tensor | None = None,
+        valid_patches: Tensor | None = None,
     ) -> LossOutput:
-        per_patch, valid = _check(pred, target, mask, valid_channels)
+        per_patch, valid = _check(pred, target, mask, valid_channels, valid_patches)
         value, present = _term(per_patch, mask.to(per_patch.dtype) * valid)
         # present is 0 or 1; a dropped term gives a zero total that keeps the graph.
         total = value * present
@@ -133,13 +143,14 @@ class DualMaskingLoss(nn.Module):
         mask: Tensor,
         masked_channels: Tensor | None = None,
         valid_channels: Tensor | None = None,
+        valid_patches: Tensor | None = None,
     ) -> LossOutput:
         if masked_channels is None:
             raise ValueError(
                 "DualMaskingLoss needs masked_channels (B, C) bool: pass the second output of "
                 "criss_cross.masking.dual_mask"
             )
-        per_patch, valid = _check(pred, target, mask, valid_channels)
+        per_patch, valid = _check(pred, target, mask, valid_channels, valid_patches)
         if tuple(masked_channels.shape) != tuple(pred.shape[:2]):
             raise ValueError(
                 f"masked_channels must have shape (B, C) = {tuple(pred.shape[:2])}, "

@@ -13,6 +13,11 @@ moved to ``device``.
   uniformly without replacement (``round`` with halves rounded up, so 0.25 of 2 leads is 1).
 - :func:`dual_mask`: the union of both; returns the patch mask and the masked channels.
 
+Padded patches (``valid_patches`` False: the zero padding of a record's last partial window)
+are never masked: a masked channel masks its valid patches only. Zero-filled leads
+(``valid_channels`` False) are never chosen for whole-channel masking. Neither changes the
+random draws, so with everything valid the masks are the ones drawn without them.
+
 Defaults of the dual-masking objective: ``ratio = 0.5`` (CBraMod's pretraining ratio) and
 ``proportion = 0.25`` (3 of 12 ECG leads). The paper (arXiv 2512.15250) gives no values; these
 are ours.
@@ -156,6 +161,7 @@ def dual_mask(
     generator: torch.Generator,
     device: torch.device | str | None = None,
     valid_channels: Tensor | None = None,
+    valid_patches: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Dual masking: Bernoulli patches (``ratio``) united with whole channels (``proportion``).
 
@@ -165,6 +171,9 @@ def dual_mask(
     ratio, proportion, generator, device, valid_channels
         As in :func:`patch_mask` and :func:`channel_mask`. The patch mask is drawn first, then
         the channels, from the same generator.
+    valid_patches : Tensor, shape (B, P), bool, optional
+        False for padded patches, which are never masked (neither by the Bernoulli draw nor
+        as part of a masked channel). All valid when None.
 
     Returns
     -------
@@ -178,5 +187,10 @@ def dual_mask(
     patches = patch_mask(shape, ratio, generator)
     channels = channel_mask(shape, proportion, generator, valid_channels=valid_channels)
     mask = patches | channels.unsqueeze(-1)
+    if valid_patches is not None:
+        if tuple(valid_patches.shape) != (shape[0], shape[2]):
+            raise ValueError(f"valid_patches must have shape (B, P) = {(shape[0], shape[2])}, "
+                             f"got {tuple(valid_patches.shape)}")
+        mask = mask & valid_patches.to(device=mask.device, dtype=torch.bool).unsqueeze(1)
     out = device if device is not None else generator.device
     return mask.to(out), channels.to(out)

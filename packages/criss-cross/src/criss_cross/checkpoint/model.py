@@ -1,4 +1,4 @@
-"""Reading and writing encoder weights.
+"""Encoder weights: the authors' state dicts and our own safetensors + JSON checkpoints.
 
 - Foreign checkpoints (the authors' CBraMod ``.pth`` files, or a state dict already in memory)
   go through :func:`load_cbramod_checkpoint`: ``torch.load(weights_only=True)`` (no arbitrary
@@ -7,26 +7,34 @@
 - Our own checkpoints are two files: ``NAME.safetensors`` (the tensors) and ``NAME.json``
   (the :class:`EncoderConfig` and whatever ``extra`` the caller adds: step, loss, data...).
   No pickle anywhere: :func:`save_checkpoint` / :func:`load_checkpoint`.
+
+Nothing is built from a file before it is checked: the safetensors header is read first
+(:func:`criss_cross.checkpoint.safetensors_file.read_header`) and the JSON config is compared
+with the weights' shapes, so a config edited to ``n_layers: 100000`` is refused in
+milliseconds instead of allocating a huge model. Every problem is a :class:`CheckpointError`
+whose message is one line naming the file.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
-from criss_cross import __version__
+from criss_cross.checkpoint.safetensors_file import CheckpointError, SafetensorsHeader, read_header
 from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder, checkpoint_filter_fn
+from criss_cross.version import __version__
 
 __all__ = [
     "CheckpointError",
+    "check_config_fits",
     "checkpoint_filter_fn",
     "load_cbramod_checkpoint",
     "load_checkpoint",
@@ -35,13 +43,8 @@ __all__ = [
     "save_checkpoint",
 ]
 
-_FORMAT = "criss-cross-checkpoint"
+FORMAT = "criss-cross-checkpoint"
 _FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit the model (names the keys) or cannot be read."""
-
 
 def _natural(key: str) -> list:
     """Sort key that puts encoder.layers.2 before encoder.layers.10."""
@@ -90,20 +93,35 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: Mapping[str, Tens
     assert not result.missing_keys and not result.unexpected_keys  # checked above
 
 
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0].strip() if text else type(err).__name__
+
+
 def _read_foreign(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
+        read_header(path)
         return dict(load_file(str(path)))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle with code in it, or not a torch file at all
         raise CheckpointError(
-            f"cannot read {path} with torch.load(weights_only=True): {err}"
-        ) from err
+            f"cannot read {path} with torch.load(weights_only=True): {_one_line(err)}"
+        ) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     return dict(obj)
+
+
+def _check_tensors(state_dict: Mapping[str, Any], source: str) -> None:
+    """Every value a tensor, or a CheckpointError naming ``source`` and the first key that is not."""
+    for key, value in state_dict.items():
+        if not isinstance(value, Tensor):
+            raise CheckpointError(
+                f"{source}: {key!r} holds a {type(value).__name__}, not a tensor"
+            )
 
 
 def load_cbramod_checkpoint(
@@ -141,11 +159,13 @@ def load_cbramod_checkpoint(
             "path_or_state_dict must be a path or a state dict, got "
             f"{type(path_or_state_dict).__name__}"
         )
+    source = str(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else "state dict"
     model = CrissCrossEncoder(config)
     try:
         state_dict = checkpoint_filter_fn(raw, model)
     except KeyError as err:
-        raise CheckpointError(str(err.args[0])) from err
+        raise CheckpointError(f"{source}: {err.args[0]}") from None
+    _check_tensors(state_dict, source)
     load_state_dict_strict(model, state_dict)
     return model.eval()
 
@@ -157,26 +177,41 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
+def _atomic_write(path: Path, data: bytes) -> None:
+    from biosig_prep.util import atomic_write_bytes  # biosig-prep is heavy: only when saving
+
+    atomic_write_bytes(path, data)
+
+
 def save_checkpoint(
-    model: CrissCrossEncoder, path: str | Path, extra: dict[str, Any] | None = None
+    model: CrissCrossEncoder,
+    path: str | Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    writer: Callable[[Path, bytes], None] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``PATH.safetensors`` (weights) and ``PATH.json`` (config + ``extra``).
 
     ``path`` may be given with or without the ``.safetensors`` suffix. ``extra`` must be
-    JSON-serialisable (step, epoch, losses, data description...). Returns both paths.
+    JSON-serialisable (step, epoch, losses, data description...). Each file is written
+    atomically (``writer``, default :func:`biosig_prep.util.atomic_write_bytes`). Returns both
+    paths.
     """
+    from safetensors.torch import save
+
+    write = writer or _atomic_write
     weights, meta = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(weights), metadata={"format": _FORMAT})
+    write(weights, save(tensors, metadata={"format": FORMAT}))
     doc = {
-        "format": _FORMAT,
+        "format": FORMAT,
         "format_version": _FORMAT_VERSION,
         "criss_cross_version": __version__,
         "config": model.config.model_dump(mode="json"),
         "extra": extra or {},
     }
-    meta.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    write(meta, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
     return weights, meta
 
 
@@ -185,18 +220,61 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     _, meta = _paths(path)
     if not meta.is_file():
         raise FileNotFoundError(f"checkpoint config {meta} does not exist")
-    doc = json.loads(meta.read_text())
-    if doc.get("format") != _FORMAT:
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CheckpointError(f"{meta} cannot be read as JSON: {_one_line(err)}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"{meta} is not a criss-cross checkpoint config")
     return doc
 
 
+def check_config_fits(config: EncoderConfig, header: SafetensorsHeader, source: str) -> None:
+    """Refuse a config whose model would not match the weights, before building it.
+
+    The sizes of every tensor follow from ``n_layers``, ``d_model`` (= ``patch_size``),
+    ``dim_feedforward`` and ``proj_out``; each is compared with the weights' shapes (from the
+    safetensors header), so no model larger than the file is ever allocated.
+    """
+    problems = []
+    n_layers = _n_layers(header)
+    if n_layers != config.n_layers:
+        problems.append(f"n_layers is {config.n_layers}, the weights hold {n_layers} layers")
+    want = {
+        "patch_embedding.spectral_proj.0.weight": (config.d_model, config.n_freq_bins),
+        "encoder.layers.0.linear1.weight": (config.dim_feedforward, config.d_model),
+    }
+    if config.proj_out:
+        want["proj_out.0.weight"] = (config.patch_size, config.d_model)
+    for key, shape in want.items():
+        got = header.get(key, (None, None))[1]
+        if got != shape:
+            problems.append(f"{key} should be {shape} for this config, the weights hold {got}")
+    if problems:
+        raise CheckpointError(f"{source}: the config does not match the weights: "
+                              + "; ".join(problems))
+
+
 def load_checkpoint(path: str | Path) -> CrissCrossEncoder:
-    """Load a checkpoint written by :func:`save_checkpoint` (strict, eval mode, CPU)."""
-    weights, _ = _paths(path)
+    """Load a checkpoint written by :func:`save_checkpoint` (strict, eval mode, CPU).
+
+    The weights' header and the config are checked against each other before the model is
+    built (:func:`check_config_fits`)."""
+    weights, meta = _paths(path)
     doc = read_checkpoint_meta(path)
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint weights {weights} do not exist")
-    model = CrissCrossEncoder(EncoderConfig.model_validate(doc["config"]))
-    load_state_dict_strict(model, load_file(str(weights)))
+    try:
+        config = EncoderConfig.model_validate(doc.get("config"))
+    except ValueError as err:
+        from biosig_prep.util import validation_lines
+
+        detail = "; ".join(validation_lines(err))
+        raise CheckpointError(f"{meta}: invalid encoder config: {detail}") from None
+    check_config_fits(config, read_header(weights), str(meta))
+    model = CrissCrossEncoder(config)
+    try:
+        load_state_dict_strict(model, load_file(str(weights)))
+    except CheckpointError as err:
+        raise CheckpointError(f"{weights}: {err}") from None
     return model.eval()

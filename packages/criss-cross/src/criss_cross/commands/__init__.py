@@ -1,0 +1,5 @@
+"""The commands of ``criss-cross``, one module each; :mod:`criss_cross.cli` holds the root app.
+
+Each command only parses its options and calls a plain importable function
+(:func:`criss_cross.pretrain.pretrain`, :func:`criss_cross.embed.embed_store`).
+"""
