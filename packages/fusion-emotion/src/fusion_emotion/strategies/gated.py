@@ -1,0 +1,46 @@
+"""``gated``: a learned per-sample gate over the two modality embeddings.
+
+Each modality's pooled vector is projected to ``hidden`` (``h_m = ELU(Linear_m(v_m))``); a gate
+``g = softmax(Linear([h_eeg, h_ecg]))`` weighs them per window, and the head reads
+``sum_m g_m h_m`` (Arevalo et al., "Gated Multimodal Units", arXiv 1702.01992, in its softmax
+form). A window whose ECG is noisy can lean on its EEG, and the other way round.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusion_emotion.pooling import feature_dim
+from fusion_emotion.strategies.base import Dropout, Strategy, Tokens
+from fusion_emotion.strategies.late import pooled
+
+__all__ = ["GatedFusion"]
+
+
+class GatedFusion(Strategy):
+    name = "gated"
+
+    def __init__(self, modalities, d_model, n_patches, *, pool="flatten", hidden=200, dropout=0.2):
+        super().__init__(modalities, d_model, n_patches, pool=pool, hidden=hidden, dropout=dropout)
+        self.proj = nn.ModuleDict(
+            {m: nn.Linear(feature_dim(n_patches, self.d_model[m], pool), hidden) for m in self.modalities}
+        )
+        self.act = nn.ELU()
+        self.gate = nn.Linear(hidden * len(self.modalities), len(self.modalities))
+        self.drop = Dropout(dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    @classmethod
+    def prepare(cls, tokens: Tokens, patch_mask: torch.Tensor | None, pool: str) -> dict[str, torch.Tensor]:
+        return pooled(tokens, patch_mask, pool)
+
+    def gates(self, vectors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h (B, M, hidden), g (B, M)): the projected modalities and their gate weights."""
+        h = torch.stack([self.act(self.proj[m](vectors[m])) for m in self.modalities], dim=1)
+        g = torch.softmax(self.gate(h.flatten(1)), dim=1)
+        return h, g
+
+    def forward(self, vectors: dict[str, torch.Tensor]) -> torch.Tensor:
+        h, g = self.gates(vectors)
+        return self.out(self.drop((h * g[:, :, None]).sum(dim=1)))
