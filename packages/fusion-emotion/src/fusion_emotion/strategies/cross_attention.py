@@ -46,7 +46,7 @@ class CrossBlock(nn.Module):
         self.reset_extra()
 
     def reset_extra(self) -> None:
-        slopes = torch.tensor([2.0 ** -h for h in range(self.heads)])
+        slopes = torch.tensor([4.0 * 2.0 ** -h for h in range(self.heads)])
         offsets = torch.arange(-(self.n_patches - 1), self.n_patches).abs().float()
         with torch.no_grad():
             self.offset_bias.copy_(-slopes[:, None] * offsets[None, :])
