@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 from fusion_emotion import train
-from fusion_emotion.config import DIMENSIONS, FUSIONS, fusion_row
+from fusion_emotion.config import FUSIONS, fusion_row
 from fusion_emotion.stats import bootstrap_ci, paired, subject_values
 
 
@@ -93,7 +93,7 @@ def test_report_shows_the_comparisons_and_the_subject_plot(planted_all_run):
     c = next(c for c in dom["comparisons"] if c["row"] == "fusion-gated" and c["kind"] == "baseline")
     a = c["auc"]
     cell = f"{100 * a['diff']:+.1f} [{100 * a['ci'][0]:+.1f}, {100 * a['ci'][1]:+.1f}]"
-    assert f"| dominance | Fusion: gated (EEG+ECG) | " in text and cell in text
+    assert "| dominance | Fusion: gated (EEG+ECG) | " in text and cell in text
     assert a["distinguishable"]  # a planted effect against a baseline is no noise
     # per-subject AUCs behind the plot: one per test subject, their mean is the pooled-seed mean
     assert len(metrics["subject_auc"]["valence"]["fusion-late"]) == metrics["n_subjects"]

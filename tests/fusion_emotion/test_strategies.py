@@ -72,7 +72,6 @@ def test_cross_attention_starts_looking_at_the_same_second():
 def test_cross_attention_with_encoders_equals_cached_tokens():
     """Fine-tune model (encoders inside) and heads-only model on cached tokens agree."""
     from criss_cross import CrissCrossEncoder, EncoderConfig
-
     from fusion_emotion.encoders import embed_windows
 
     torch.manual_seed(0)

@@ -34,7 +34,6 @@ def _cpu() -> float:
 def frozen(out: Path, args) -> dict:
     from biosig_prep.convert import convert
     from biosig_prep.synth.dreamer import write_dreamer_mat
-
     from fusion_emotion import FusionConfig, train
 
     store = out / "dreamer.zarr"
@@ -65,7 +64,6 @@ def frozen(out: Path, args) -> dict:
 
 def finetune(args) -> dict:
     from criss_cross import CrissCrossEncoder, EncoderConfig
-
     from fusion_emotion.config import FUSIONS
     from fusion_emotion.model import FusionModel
 

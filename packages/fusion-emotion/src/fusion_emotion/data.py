@@ -17,13 +17,13 @@ import numpy as np
 
 from fusion_emotion.config import DIMENSIONS
 
-__all__ = ["DreamerData", "open_dreamer"]
+__all__ = ["DreamerWindows", "DreamerData", "open_dreamer"]
 
 _LABEL_KEYS = (*DIMENSIONS, "subject", "clip")
 
 
 @dataclass
-class DreamerData:
+class DreamerWindows:
     """Ratings, subject and clip of every window, and the streams of the requested modalities.
 
     ratings : dimension -> (N,) int64, 1..5.
@@ -108,12 +108,16 @@ class DreamerData:
         self._patch_masks[modality] = np.asarray(mask, dtype=bool)
 
 
+#: the name this class had before
+DreamerData = DreamerWindows
+
+
 def open_dreamer(
     store: Any,
     streams: dict[str, str],
     *,
     allow_incomplete: bool = False,
-) -> DreamerData:
+) -> DreamerWindows:
     """Open a DREAMER store (URL/path, or an already opened :class:`biosig_prep.Store`).
 
     streams : modality -> stream name, e.g. ``{"eeg": "eeg@200", "ecg": "ecg@200"}``.
@@ -153,7 +157,7 @@ def open_dreamer(
     for d, r in ratings.items():
         if r.size and (r.min() < 1 or r.max() > 5):
             raise ValueError(f"store {url}: {d} ratings must be 1..5, found {r.min()}..{r.max()}")
-    return DreamerData(
+    return DreamerWindows(
         url=url,
         ratings=ratings,
         subject=np.asarray(labels["subject"], dtype=np.int64),

@@ -26,7 +26,7 @@ from torch import nn
 from fusion_emotion.config import DIMENSIONS
 from fusion_emotion.pooling import POOLS, feature_dim, pool_channels, pool_patches
 from fusion_emotion.strategies import FusionHeads, reset_linear
-from fusion_emotion.strategies.base import Dropout, mlp
+from fusion_emotion.strategies.base import Dropout, SeededDropout, mlp
 
 __all__ = ["pool_channels", "pool_patches", "Dropout", "BinaryHeads", "FusionModel", "feature_dim"]
 
@@ -49,7 +49,7 @@ class BinaryHeads(nn.Module):
     def set_generator(self, generator: torch.Generator | None) -> None:
         """Make every dropout of the heads draw from ``generator``."""
         for module in self.modules():
-            if isinstance(module, Dropout):
+            if isinstance(module, SeededDropout):
                 module.generator = generator
 
 

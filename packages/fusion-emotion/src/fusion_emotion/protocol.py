@@ -38,7 +38,7 @@ import torch
 
 from fusion_emotion.baselines import majority_class, per_clip_majority
 from fusion_emotion.config import DIMENSIONS, FusionConfig
-from fusion_emotion.data import DreamerData
+from fusion_emotion.data import DreamerWindows
 from fusion_emotion.encoders import LoadedEncoder, embed_windows
 from fusion_emotion.fit import best_logits, fit, merge_histories
 from fusion_emotion.metrics import evaluate
@@ -68,7 +68,7 @@ def job_seed(seed: int, fold: int, row: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{fold}/{row}".encode()).digest()[:4], "little")
 
 
-def data_fingerprint(data: DreamerData) -> str:
+def data_fingerprint(data: DreamerWindows) -> str:
     """Labels, preprocessing config, stream shapes and the first and last window's values."""
     h = hashlib.sha256()
     for key in (*DIMENSIONS, "subject", "clip"):
@@ -85,7 +85,7 @@ def data_fingerprint(data: DreamerData) -> str:
     return h.hexdigest()
 
 
-def _test_part(data: DreamerData, targets: np.ndarray, test_idx: np.ndarray) -> dict[str, Any]:
+def _test_part(data: DreamerWindows, targets: np.ndarray, test_idx: np.ndarray) -> dict[str, Any]:
     """What the report needs of a job's test windows besides its scores."""
     return {
         "test_index": test_idx.tolist(),
@@ -94,7 +94,7 @@ def _test_part(data: DreamerData, targets: np.ndarray, test_idx: np.ndarray) -> 
     }
 
 
-def baseline_result(row: str, seed: int, fold: Fold, data: DreamerData, targets: np.ndarray) -> dict:
+def baseline_result(row: str, seed: int, fold: Fold, data: DreamerWindows, targets: np.ndarray) -> dict:
     """The fold file of a baseline row ("majority" or "per_clip")."""
     train_idx, _, test_idx = fold_windows(data.subject, fold)
     scores, metrics = {}, {}
@@ -131,7 +131,7 @@ class Runner:
     def __init__(
         self,
         config: FusionConfig,
-        data: DreamerData,
+        data: DreamerWindows,
         encoders: dict[str, LoadedEncoder],
         rundir: RunDir,
         device: torch.device,
@@ -202,7 +202,7 @@ class Runner:
         whose strategies prepare the same way, e.g. late and gated)."""
         mods = self.config.variant_modalities(row)
         strategy = STRATEGIES[self.config.variant_fusion(row)]
-        key = (strategy.prepare.__func__, tuple(mods))  # type: ignore[attr-defined]
+        key = (strategy.inputs, tuple(mods))
         with self._lock:
             if key not in self._prepared:
                 with torch.no_grad():

@@ -234,70 +234,6 @@ def table1(metrics: Mapping[str, Any], *, paper: bool = True, label_prefix: str 
     return lines
 
 
-def _delta(c: Mapping[str, Any]) -> str:
-    if c["diff"] is None:
-        return "–"
-    lo, hi = c["ci"]
-    return f"{100 * c['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-
-
-def _p(c: Mapping[str, Any]) -> str:
-    return "–" if c["p"] is None else (f"{c['p']:.3f}" if c["p"] >= 0.001 else f"{c['p']:.1e}")
-
-
-def _stats_section(metrics: Mapping[str, Any]) -> list[str]:
-    """The paired-comparison table and, per dimension, what it says in words."""
-    comps = metrics.get("comparisons") or {}
-    if not any(c["comparisons"] for c in comps.values()):
-        return []
-    label = {row: r["label"] for row, r in metrics["rows"].items()}
-    seeds = metrics["config"]["seeds"]
-    out = [
-        "## Paired comparisons: which differences are more than noise",
-        "",
-        "Each row against the best single-modality row and the best baseline of that dimension "
-        "(best = highest mean per-subject AUC). Per test subject (averaged over seeds "
-        f"{seeds} first), the difference of the two rows; shown: mean difference in percentage "
-        "points with its 95 % bootstrap interval (subjects resampled), the Wilcoxon signed-rank "
-        f"p-value, and n subjects. **yes** = the interval excludes 0 and p < {stats.ALPHA}.",
-        "",
-        "| Dimension | Row | vs | ΔAUC [95 % CI] | p | ΔAcc [95 % CI] | p | n | Beyond noise (AUC) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    words = []
-    for dim, block in comps.items():
-        for c in block["comparisons"]:
-            a = c["auc"]
-            out.append(
-                f"| {dim} | {label[c['row']]} | {label[c['vs']]} | {_delta(a)} | {_p(a)} | "
-                f"{_delta(c['acc'])} | {_p(c['acc'])} | {a['n']} | {'**yes**' if a['distinguishable'] else 'no'} |"
-            )
-        real = [c for c in block["comparisons"] if c["auc"]["distinguishable"]]
-        noise = [c for c in block["comparisons"] if not c["auc"]["distinguishable"] and c["auc"]["diff"] is not None]
-        parts = []
-        for c in real:
-            a = c["auc"]
-            verb = "beats" if a["diff"] > 0 else "falls below"
-            parts.append(f"{label[c['row']]} {verb} {label[c['vs']]} by {100 * abs(a['diff']):.1f} AUC "
-                         f"points (p = {_p(a)})")
-        text = f"- **{dim}**: " + ("; ".join(parts) + "." if parts else "no difference is beyond noise.")
-        if real and noise:
-            text += " Not distinguishable from noise: " + "; ".join(
-                f"{label[c['row']]} vs {label[c['vs']]} ({100 * c['auc']['diff']:+.1f})" for c in noise) + "."
-        words.append(text)
-    out += [
-        "",
-        "In words (AUC; a screen over several comparisons, not a family-wise test: with this many "
-        "rows, one p just under 0.05 is weak evidence):",
-        "",
-        *words,
-        "",
-        "The per-subject spread behind these numbers: `subject_auc.png`.",
-        "",
-    ]
-    return out
-
-
 def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
     cfg = metrics["config"]
     seeds, n_folds = cfg["seeds"], cfg["folds"]
@@ -333,7 +269,7 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
         f"in accuracy and F1): valence {excl['valence']}, arousal {excl['arousal']}, dominance "
         f"{excl['dominance']} of {n_tests} subject tests.",
         "",
-        *_stats_section(metrics),
+        *stats.markdown_section(metrics),
         "## Pooled over all test windows",
         "",
         "Percent; the out-of-fold predictions of every test fold pooled into one set (mean over seeds).",

@@ -51,7 +51,7 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)
 
 
-class _Progress:
+class _Bars:
     """A rich progress display on stderr, or nothing."""
 
     def __init__(self, enabled: bool):
@@ -59,7 +59,7 @@ class _Progress:
 
         self._p = progress_bar(enabled)
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> _Bars:
         if self._p is not None:
             self._p.__enter__()
         return self
@@ -169,7 +169,7 @@ def train(
     if skipped:
         _say(f"resuming: {len(skipped)} of {len(jobs)} jobs already finished", enabled=progress)
 
-    with _Progress(progress) as bar:
+    with _Bars(progress) as bar:
         if cfg.freeze_encoders and todo:
             runner.cache_embeddings(bar.task, data_fp)
         # frozen: the three heads of a job train one after another, an epoch each is a step

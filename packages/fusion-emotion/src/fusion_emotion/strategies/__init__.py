@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fusion_emotion.config import DIMENSIONS, FUSIONS
-from fusion_emotion.strategies.base import Dropout, Strategy, Tokens, mlp, take
+from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tokens, mlp, take
 from fusion_emotion.strategies.concat import ConcatFusion
 from fusion_emotion.strategies.cross_attention import CrossAttentionFusion
 from fusion_emotion.strategies.gated import GatedFusion
@@ -37,6 +37,7 @@ __all__ = [
     "GatedFusion",
     "CrossAttentionFusion",
     "FusionHeads",
+    "SeededDropout",
     "Dropout",
     "mlp",
     "take",
@@ -93,5 +94,5 @@ class FusionHeads(nn.Module):
     def set_generator(self, generator: torch.Generator | None) -> None:
         """Make every dropout of the heads draw from ``generator``."""
         for module in self.modules():
-            if isinstance(module, Dropout):
+            if isinstance(module, SeededDropout):
                 module.generator = generator

@@ -19,13 +19,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["Strategy", "Dropout", "mlp", "take", "Tokens"]
+__all__ = ["Strategy", "SeededDropout", "Dropout", "mlp", "take", "Tokens"]
 
 #: channel-pooled per-patch tokens of each modality, (B, P, D)
 Tokens = Mapping[str, torch.Tensor]
 
 
-class Dropout(nn.Module):
+class SeededDropout(nn.Module):
     """Inverted dropout that draws from ``self.generator`` when one is set (else the global RNG).
 
     Heads of several folds train side by side in threads in the frozen mode; an explicit
@@ -49,9 +49,13 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
+#: the name this class had before (``fusion_emotion.model.Dropout``)
+Dropout = SeededDropout
+
+
 def mlp(in_features: int, hidden: int, dropout: float, out: int = 1) -> nn.Sequential:
-    """The paper's head: ``Linear(F, hidden) -> ELU -> Dropout -> Linear(hidden, out)``."""
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ELU(), Dropout(dropout), nn.Linear(hidden, out))
+    """The paper's head: ``Linear(F, hidden) -> ELU -> SeededDropout -> Linear(hidden, out)``."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ELU(), SeededDropout(dropout), nn.Linear(hidden, out))
 
 
 def take(prepared: Any, idx: torch.Tensor) -> Any:
@@ -77,6 +81,8 @@ class Strategy(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    #: what ``prepare`` gives: strategies with the same value share it in the frozen mode
+    inputs: ClassVar[str] = ""
 
     def __init__(self, modalities: Sequence[str], d_model: Mapping[str, int], n_patches: int, *,
                  pool: str = "flatten", hidden: int = 200, dropout: float = 0.2):

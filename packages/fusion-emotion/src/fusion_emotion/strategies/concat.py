@@ -16,6 +16,7 @@ __all__ = ["ConcatFusion"]
 
 class ConcatFusion(Strategy):
     name = "concat"
+    inputs = "concatenated"
 
     def __init__(self, modalities, d_model, n_patches, *, pool="flatten", hidden=200, dropout=0.2):
         super().__init__(modalities, d_model, n_patches, pool=pool, hidden=hidden, dropout=dropout)

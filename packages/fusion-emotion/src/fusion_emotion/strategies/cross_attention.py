@@ -76,6 +76,7 @@ class CrossBlock(nn.Module):
 
 class CrossAttentionFusion(Strategy):
     name = "cross-attention"
+    inputs = "tokens"
 
     def __init__(self, modalities, d_model, n_patches, *, pool="flatten", hidden=200, dropout=0.2,
                  width: int = 64, heads: int = 4):

@@ -20,6 +20,7 @@ __all__ = ["GatedFusion"]
 
 class GatedFusion(Strategy):
     name = "gated"
+    inputs = "pooled"
 
     def __init__(self, modalities, d_model, n_patches, *, pool="flatten", hidden=200, dropout=0.2):
         super().__init__(modalities, d_model, n_patches, pool=pool, hidden=hidden, dropout=dropout)

@@ -23,6 +23,7 @@ def pooled(tokens: Tokens, patch_mask: torch.Tensor | None, pool: str) -> dict[s
 
 class LateFusion(Strategy):
     name = "late"
+    inputs = "pooled"
 
     def __init__(self, modalities, d_model, n_patches, *, pool="flatten", hidden=200, dropout=0.2):
         super().__init__(modalities, d_model, n_patches, pool=pool, hidden=hidden, dropout=dropout)
