@@ -66,7 +66,6 @@ def finetune(args) -> dict:
     """Strategies interleaved step by step (round robin), so the machine's load hits all alike."""
     from criss_cross import CrissCrossEncoder, EncoderConfig
     from criss_cross.runtime import n_cpus
-
     from fusion_emotion.config import FUSIONS
     from fusion_emotion.model import FusionModel
 
