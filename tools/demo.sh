@@ -12,7 +12,8 @@
 #   6 fusion-emotion train          pretrained ECG encoder (step 3) + EEG encoder (no official
 #                                   weights here: random init, flagged loudly in the report),
 #                                   frozen encoders with cached embeddings, 5 subject folds,
-#                                   fusion + EEG-only + ECG-only + baselines
+#                                   --fusion all (concat, late, gated, cross-attention) +
+#                                   EEG-only + ECG-only + baselines, paired statistics
 #   7 the path of report.md
 #
 # Usage: tools/demo.sh [OUT_DIR]   (default demo-out; `make demo` puts .venv/bin on PATH)
@@ -250,8 +251,8 @@ EOF
 done_step
 
 # ---- 6. fusion --------------------------------------------------------------------------------
-banner 6 "fusion-emotion train: frozen encoders, $FOLDS folds x $EPOCHS epochs"
-key="fusion folds=$FOLDS epochs=$EPOCHS pool=mean $(key_of convert_dreamer) $(key_of pretrain)"
+banner 6 "fusion-emotion train --fusion all: frozen encoders, $FOLDS folds x $EPOCHS epochs"
+key="fusion folds=$FOLDS epochs=$EPOCHS pool=mean fusion=all $(key_of convert_dreamer) $(key_of pretrain)"
 if fresh fusion "$key" "$fusion_dir/report.md"; then
   rm -rf "$fusion_dir"
   echo "    (no official CBraMod weights in the demo: the EEG encoder is randomly initialised, and"
@@ -259,13 +260,16 @@ if fresh fusion "$key" "$fusion_dir/report.md"; then
   # --pool mean: with ~800 windows the paper's flattened (10 x 200 per modality) features overfit
   # (fusion fell below EEG-only here); on a full-size DREAMER store flatten is the default
   fusion-emotion train --store "$dreamer_store" --ecg-weights "$ecg_weights" \
-    --freeze-encoders --pool mean --folds "$FOLDS" --epochs "$EPOCHS" --out "$fusion_dir"
+    --freeze-encoders --pool mean --fusion all --folds "$FOLDS" --epochs "$EPOCHS" --out "$fusion_dir"
   stamp fusion "$key"
 fi
 [[ -f "$fusion_dir/report.md" && -f "$fusion_dir/metrics.json" ]] \
   || fail "fusion-emotion train wrote no report.md / metrics.json in $fusion_dir"
 echo "    Table 1 of the report (percent; per-subject means, mean ± std over folds):"
 sed -n '/^## Table 1/,/^## /p' "$fusion_dir/report.md" | grep '^|' | sed 's/^/    /'
+echo "    Which differences are more than noise (paired over subjects; the report has the table):"
+sed -n '/^In words/,/^The per-subject/p' "$fusion_dir/report.md" | grep '^- ' | sed 's/^/    /'
+echo "    per-subject AUC plot: $fusion_dir/subject_auc.png"
 done_step
 
 # ---- 7. summary --------------------------------------------------------------------------------

@@ -58,7 +58,26 @@ def stores(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def aligned_store(tmp_path_factory) -> Path:
+    """Dominance planted as a time-aligned interaction (synth rule "aligned"): High when the ECG
+    bursts fall in the same seconds as the EEG bursts; valence and arousal as in "planted"."""
+    return make_store(tmp_path_factory.mktemp("aligned"), "aligned", seed=4,
+                      effects={"dominance_rule": "aligned"})
+
+
+@pytest.fixture(scope="session")
 def planted_run(stores, tmp_path_factory):
     """Fusion, EEG-only, ECG-only and both baselines, 5 folds, on the planted store."""
     return train(tiny_config(), stores["planted"], tmp_path_factory.mktemp("run") / "planted",
                  progress=False)
+
+
+@pytest.fixture(scope="session")
+def planted_all_run(planted_run, stores, tmp_path_factory):
+    """``--fusion all`` on the planted store: the concat run extended by the other strategies
+    (a resumed run adds rows; concat, EEG-only and ECG-only are reused)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("run_all") / "planted_all"
+    shutil.copytree(planted_run.out_dir, out)
+    return train(tiny_config(fusion="all"), stores["planted"], out, progress=False)

@@ -10,7 +10,7 @@ import pytest
 
 from fusion_emotion import train
 
-train_mod = importlib.import_module("fusion_emotion.train")
+protocol_mod = importlib.import_module("fusion_emotion.protocol")
 
 
 def _numbers(metrics):
@@ -42,7 +42,7 @@ def test_rerun_skips_finished_folds_and_gives_the_same_result(stores, reference,
 def test_killed_run_resumes(stores, reference, tmp_path, monkeypatch):
     cfg, ref = reference
     out = tmp_path / "killed"
-    real = train_mod._Runner.run_job
+    real = protocol_mod.Runner.run_job
     calls = {"n": 0}
 
     def dies_on_the_fourth_job(self, job, on_epoch):
@@ -51,13 +51,13 @@ def test_killed_run_resumes(stores, reference, tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real(self, job, on_epoch)
 
-    monkeypatch.setattr(train_mod._Runner, "run_job", dies_on_the_fourth_job)
+    monkeypatch.setattr(protocol_mod.Runner, "run_job", dies_on_the_fourth_job)
     with pytest.raises(KeyboardInterrupt):
         train(cfg.model_copy(update={"jobs": 1}), stores["small"], out, progress=False)
     assert not (out / "metrics.json").exists()
     finished = sorted(p.name for p in (out / "folds").rglob("*.json"))
     assert len(finished) == 3
-    monkeypatch.setattr(train_mod._Runner, "run_job", real)
+    monkeypatch.setattr(protocol_mod.Runner, "run_job", real)
     again = train(cfg, stores["small"], out, progress=False)
     assert len(again.skipped) == 3 and len(again.trained) == 6
     assert _numbers(again.metrics) == _numbers(ref.metrics)

@@ -14,8 +14,8 @@ from fusion_emotion import train
 from fusion_emotion.cli import app
 from fusion_emotion.config import DIMENSIONS
 
-# the package re-exports the function `train`, which hides the module of the same name
-train_mod = importlib.import_module("fusion_emotion.train")
+# the jobs (and the epoch loop they call) live in fusion_emotion.protocol
+protocol_mod = importlib.import_module("fusion_emotion.protocol")
 
 
 def _auc(metrics, row, dim):
@@ -73,7 +73,7 @@ def test_every_subject_tested_once_and_no_test_window_reaches_training(planted_r
 def test_training_and_selection_never_see_test_subjects(stores, tmp_path, monkeypatch, config_factory):
     """Spy on every window index that reaches the model during training and selection."""
     seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    real_fit = train_mod._fit
+    real_fit = protocol_mod.fit
 
     def spy_fit(module, groups, forward, y, subject, train_idx, val_idx, config, generator, on_epoch):
         used: list[np.ndarray] = []
@@ -87,7 +87,7 @@ def test_training_and_selection_never_see_test_subjects(stores, tmp_path, monkey
         seen.append((np.concatenate(used), train_idx, val_idx))
         return out
 
-    monkeypatch.setattr(train_mod, "_fit", spy_fit)
+    monkeypatch.setattr(protocol_mod, "fit", spy_fit)
     result = train(config_factory(epochs=2, ablations=False, baselines=False), stores["small"],
                    tmp_path / "spy", progress=False)
     from biosig_prep import open_store

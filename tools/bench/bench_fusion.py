@@ -12,7 +12,7 @@ Measured (median, and best, of ``--repeats`` timed repetitions after one warm-up
 2. Inference of each encoder (eval, no grad; batch 64 for fine-tuning's validation/test passes,
    batch 32 for the frozen mode's one-off embedding): windows/s.
 3. Frozen mode, heads on cached embeddings: one epoch of the trainer's own loop
-   (``fusion_emotion.train._fit``, batch 8, validation pass included) on random features of
+   (``fusion_emotion.fit.fit``, batch 8, validation pass included) on random features of
    the real size (fusion: 2 x 10 x 200 flattened; single modality: 10 x 200), one intra-op thread
    as the trainer runs it, alone and as many jobs side by side as there are CPUs.
 
@@ -32,7 +32,6 @@ end (random-init 12-layer encoders: the same cost as pretrained ones).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -46,9 +45,8 @@ import torch
 
 from criss_cross import CrissCrossEncoder, EncoderConfig
 from fusion_emotion.config import DIMENSIONS, FusionConfig
+from fusion_emotion.fit import fit
 from fusion_emotion.model import FusionModel
-
-train_mod = importlib.import_module("fusion_emotion.train")
 
 SHAPES = {"eeg": (14, 10, 200), "ecg": (2, 10, 200)}
 ROWS = {"fusion": ["eeg", "ecg"], "eeg": ["eeg"], "ecg": ["ecg"]}
@@ -144,8 +142,8 @@ def _head_epoch(row: str, n_train: int, n_val: int, seed: int) -> float:
             return head(X[idx])
 
         groups = [{"params": list(head.parameters()), "lr": cfg.lr}]
-        train_mod._fit(head, groups, forward, y[:, j : j + 1], subject, train_idx, val_idx, cfg, g,
-                       lambda n=1: None)
+        fit(head, groups, forward, y[:, j : j + 1], subject, train_idx, val_idx, cfg, g,
+            lambda n=1: None)
     return time.perf_counter() - t0
 
 

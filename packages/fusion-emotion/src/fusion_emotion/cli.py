@@ -13,10 +13,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from fusion_emotion.config import FusionConfig, format_validation_error, read_mapping
+from biosig_prep.util import ConfigFileError, read_mapping, validation_lines
+from fusion_emotion.config import FusionConfig
 
 app = typer.Typer(
-    help="DREAMER emotion recognition with EEG + ECG foundation-model encoders and concatenation fusion.",
+    help="DREAMER emotion recognition with EEG + ECG foundation-model encoders and fusion strategies.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -63,11 +64,15 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Learning rate of the heads (paper: 1e-3).")] = None,
     backbone_lr: Annotated[float | None, typer.Option(help="Learning rate of the encoders (default: --lr).")] = None,
     pool: Annotated[str | None, typer.Option(help="Over patches: flatten (default) | mean.")] = None,
+    fusion: Annotated[
+        str | None,
+        typer.Option(help="concat (paper, default) | late | gated | cross-attention | all; comma-separated for several."),
+    ] = None,
     select_by: Annotated[str | None, typer.Option(help="Best epoch by validation loss (default) | auc.")] = None,
     ablations: Annotated[
         bool | None, typer.Option("--ablations/--no-ablations", help="Also train EEG-only and ECG-only.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = None,
     precision: Annotated[
         str | None, typer.Option(help="Encoders: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16.")
     ] = None,
@@ -75,14 +80,15 @@ def train(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished folds in OUT.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
-    """Train fusion, the EEG-only/ECG-only ablations and the baselines; write OUT/report.md."""
+    """Train the fusion rows, the EEG-only/ECG-only ablations and the baselines; write OUT/report.md."""
+    from criss_cross.runtime import resolve_device
     from fusion_emotion.train import train as run_train
 
     values: dict[str, Any] = {}
     if config is not None:
         try:
             values.update(read_mapping(config))
-        except (OSError, ValueError) as exc:
+        except ConfigFileError as exc:
             _fail(str(exc))
     given = {
         "modalities": None if modalities is None else [m.strip() for m in modalities.split(",") if m.strip()],
@@ -94,6 +100,7 @@ def train(
         "lr": lr,
         "backbone_lr": backbone_lr,
         "pool": pool,
+        "fusion": fusion,
         "select_by": select_by,
         "ablations": ablations,
         "device": device,
@@ -104,13 +111,22 @@ def train(
     try:
         cfg = FusionConfig.model_validate(values)
     except ValidationError as exc:
-        _fail("invalid configuration\n" + format_validation_error(exc))
+        where = f" (from {config} and the options)" if config is not None else ""
+        _fail(f"invalid configuration{where}\n" + "\n".join(validation_lines(exc)))
+    try:
+        resolve_device(cfg.device)
+    except ValueError as exc:
+        _fail(f"--device: {exc}")
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is a file, not a folder: give a folder for the run")
     try:
         result = run_train(
             cfg, store, out, eeg_weights=eeg_weights, ecg_weights=ecg_weights, resume=resume, progress=progress
         )
     except (FileNotFoundError, ValueError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
+    except OSError as exc:
+        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
     typer.echo(f"report: {result.report_path.resolve()}")
 
 
@@ -129,7 +145,14 @@ def report(
     if out is None:
         typer.echo(text)
     else:
-        out.write_text(text)
+        if out.is_dir():
+            _fail(f"--out {out} is a folder: give a Markdown file name")
+        from biosig_prep.util import atomic_write_text
+
+        try:
+            atomic_write_text(out, text, durable=False)
+        except OSError as exc:
+            _fail(str(exc))
         typer.echo(f"comparison: {out.resolve()}")
 
 

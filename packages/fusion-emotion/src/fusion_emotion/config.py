@@ -15,15 +15,41 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DIMENSIONS", "MODALITIES", "DEFAULT_SCALE", "FusionConfig", "format_validation_error"]
+from biosig_prep.util import atomic_write_text, read_mapping, validation_lines
+
+__all__ = [
+    "DIMENSIONS",
+    "MODALITIES",
+    "FUSIONS",
+    "DEFAULT_SCALE",
+    "FusionConfig",
+    "fusion_row",
+    "row_fusion",
+    "format_validation_error",
+    "read_mapping",
+]
 
 #: The three DREAMER rating scales, in the order of the model's output columns.
 DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "dominance")
 #: Modalities in the order their embeddings are concatenated.
 MODALITIES: tuple[str, ...] = ("eeg", "ecg")
+#: Fusion strategies (:mod:`fusion_emotion.strategies`), in the order of the report's rows.
+FUSIONS: tuple[str, ...] = ("concat", "late", "gated", "cross-attention")
 #: Store units -> encoder input where neither the config nor the checkpoint says: CBraMod's
 #: EEG weights expect µV / 100; the ECG encoder is pretrained on mV as stored.
 DEFAULT_SCALE: dict[str, float] = {"eeg": 0.01, "ecg": 1.0}
+
+
+def fusion_row(strategy: str) -> str:
+    """The row name of a fusion strategy: "fusion" for concat (the paper's), else "fusion-NAME"."""
+    return "fusion" if strategy == "concat" else f"fusion-{strategy}"
+
+
+def row_fusion(row: str) -> str | None:
+    """The strategy of a fusion row, None for a single-modality or baseline row."""
+    if row == "fusion":
+        return "concat"
+    return row[len("fusion-"):] if row.startswith("fusion-") else None
 
 
 class FusionConfig(BaseModel):
@@ -38,6 +64,10 @@ class FusionConfig(BaseModel):
         ``eeg_scale`` / ``ecg_scale`` left at None the scale is the ``input_scale`` of our own
         checkpoint's config, or else the modality's default (:data:`DEFAULT_SCALE`: EEG 0.01,
         CBraMod's µV/100; ECG 1.0, mV as pretrained). A number overrides both.
+    Fusion
+        ``fusion`` names the strategies of the fusion rows (:data:`FUSIONS`; "all" = every one,
+        each its own row beside the single-modality rows and the baselines). Rows: "fusion"
+        (concat) and "fusion-late", "fusion-gated", "fusion-cross-attention".
     Encoders
         ``freeze_encoders=False`` (paper) fine-tunes both encoders with the heads
         (``backbone_lr`` defaults to ``lr``). ``freeze_encoders=True`` embeds every window once
@@ -63,6 +93,9 @@ class FusionConfig(BaseModel):
     # model
     modalities: list[Literal["eeg", "ecg"]] = Field(default_factory=lambda: ["eeg", "ecg"])
     pool: Literal["flatten", "mean"] = "flatten"
+    fusion: list[Literal["concat", "late", "gated", "cross-attention"]] = Field(
+        default_factory=lambda: ["concat"], description='strategies, or "all"'
+    )
     head_hidden: int = Field(200, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     eeg_encoder: dict[str, Any] = Field(default_factory=dict)
@@ -105,6 +138,22 @@ class FusionConfig(BaseModel):
             raise ValueError(f"modalities repeat: {value}")
         return [m for m in MODALITIES if m in value]  # canonical order: eeg then ecg
 
+    @field_validator("fusion", mode="before")
+    @classmethod
+    def _fusion_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and "all" in value:
+            return list(FUSIONS)
+        return value
+
+    @field_validator("fusion")
+    @classmethod
+    def _fusion(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one fusion strategy is needed")
+        return [f for f in FUSIONS if f in value]  # canonical order, no repeats
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, value: list[int]) -> list[int]:
@@ -123,13 +172,18 @@ class FusionConfig(BaseModel):
     # ---- derived ---------------------------------------------------------------------------
     @property
     def variants(self) -> list[str]:
-        """The model rows this config trains: "fusion", "eeg", "ecg" (in that order)."""
+        """The model rows this config trains: the fusion rows (one per strategy), then "eeg",
+        "ecg" (single-modality rows always use concat: there is nothing to fuse)."""
         if len(self.modalities) == 1:
             return list(self.modalities)
-        return ["fusion", "eeg", "ecg"] if self.ablations else ["fusion"]
+        fused = [fusion_row(f) for f in self.fusion]
+        return [*fused, "eeg", "ecg"] if self.ablations else fused
 
     def variant_modalities(self, variant: str) -> list[str]:
-        return list(self.modalities) if variant == "fusion" else [variant]
+        return list(self.modalities) if row_fusion(variant) else [variant]
+
+    def variant_fusion(self, variant: str) -> str:
+        return row_fusion(variant) or "concat"
 
     def autocast(self, device_type: str) -> bool:
         """Whether the encoders run under bf16 autocast on a device of this type."""
@@ -155,32 +209,11 @@ class FusionConfig(BaseModel):
         path = Path(path)
         data = self.model_dump(mode="json")
         if path.suffix in (".yaml", ".yml"):
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            atomic_write_text(path, yaml.safe_dump(data, sort_keys=False), durable=False)
         else:
-            path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def read_mapping(path: str | Path) -> dict[str, Any]:
-    """The mapping stored in a YAML or JSON file (an empty file is an empty mapping)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping, not {type(data).__name__}")
-    return data
+            atomic_write_text(path, json.dumps(data, indent=2) + "\n", durable=False)
 
 
 def format_validation_error(err: Exception) -> str:
-    """A pydantic ``ValidationError`` as ``loc: msg`` lines."""
-    errors = getattr(err, "errors", None)
-    if errors is None:
-        return str(err)
-    lines = []
-    for e in errors():
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "config"
-        lines.append(f"{loc}: {e.get('msg', '')}")
-    return "\n".join(lines)
+    """A pydantic ``ValidationError`` as ``loc: msg`` lines (:func:`biosig_prep.util.validation_lines`)."""
+    return "\n".join(validation_lines(err))

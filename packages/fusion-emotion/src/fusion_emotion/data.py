@@ -17,13 +17,13 @@ import numpy as np
 
 from fusion_emotion.config import DIMENSIONS
 
-__all__ = ["DreamerData", "open_dreamer"]
+__all__ = ["DreamerWindows", "DreamerData", "open_dreamer"]
 
 _LABEL_KEYS = (*DIMENSIONS, "subject", "clip")
 
 
 @dataclass
-class DreamerData:
+class DreamerWindows:
     """Ratings, subject and clip of every window, and the streams of the requested modalities.
 
     ratings : dimension -> (N,) int64, 1..5.
@@ -38,6 +38,7 @@ class DreamerData:
     streams: dict[str, Any]
     store: Any = None
     _loaded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _patch_masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n_windows(self) -> int:
@@ -56,28 +57,59 @@ class DreamerData:
         s = self.streams[modality]
         return tuple(int(v) for v in s.windows.shape[1:])  # type: ignore[return-value]
 
-    def iter_chunks(self, modality: str, chunk: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(windows (n, C, P, S) float32 in store units, channel_mask (n, C) bool), in order."""
+    def iter_parts(self, modality: str, chunk: int = 256) -> Iterator[dict[str, np.ndarray]]:
+        """In order: {"windows" (n, C, P, S) float32 in store units, "channel_mask" (n, C) bool,
+        "patch_mask" (n, P) bool (all True where the store has none: schema 1)}."""
         if modality in self._loaded:
             w, m = self._loaded[modality]
+            pm = self._patch_masks[modality]
             for i in range(0, len(w), chunk):
-                yield w[i : i + chunk], m[i : i + chunk]
+                yield {"windows": w[i : i + chunk], "channel_mask": m[i : i + chunk],
+                       "patch_mask": pm[i : i + chunk]}
             return
         s = self.streams[modality]
         step = max(int(chunk), int(getattr(s, "shard_size", chunk) or chunk))
         for i in range(0, self.n_windows, step):
             part = s.read(i, min(i + step, self.n_windows))
-            yield part["windows"], np.asarray(part["channel_mask"], dtype=bool)
+            w = part["windows"]
+            pm = part.get("patch_mask")
+            if pm is None:
+                pm = np.ones(w.shape[:1] + w.shape[2:3], dtype=bool)
+            yield {"windows": w, "channel_mask": np.asarray(part["channel_mask"], dtype=bool),
+                   "patch_mask": np.asarray(pm, dtype=bool)}
+
+    def iter_chunks(self, modality: str, chunk: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(windows (n, C, P, S) float32 in store units, channel_mask (n, C) bool), in order."""
+        for part in self.iter_parts(modality, chunk):
+            yield part["windows"], part["channel_mask"]
 
     def load(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
-        """All windows (N, C, P, S) float32 and channel_mask (N, C) of ``modality``, in memory."""
+        """All windows (N, C, P, S) float32 and channel_mask (N, C) of ``modality``, in memory
+        (and its patch mask, :meth:`patch_mask`)."""
         if modality not in self._loaded:
-            parts = list(self.iter_chunks(modality))
+            parts = list(self.iter_parts(modality))
+            self._patch_masks[modality] = np.concatenate([p["patch_mask"] for p in parts])
             self._loaded[modality] = (
-                np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False),
-                np.concatenate([p[1] for p in parts]),
+                np.concatenate([p["windows"] for p in parts]).astype(np.float32, copy=False),
+                np.concatenate([p["channel_mask"] for p in parts]),
             )
         return self._loaded[modality]
+
+    def patch_mask(self, modality: str) -> np.ndarray:
+        """(N, P) bool, True = valid patch (all True for a store without patch masks). Read once
+        (with the windows when they are loaded, else on its own)."""
+        if modality not in self._patch_masks:
+            parts = [p["patch_mask"] for p in self.iter_parts(modality)]
+            self._patch_masks[modality] = np.concatenate(parts)
+        return self._patch_masks[modality]
+
+    def set_patch_mask(self, modality: str, mask: np.ndarray) -> None:
+        """Record a patch mask read elsewhere (e.g. from the embedding cache)."""
+        self._patch_masks[modality] = np.asarray(mask, dtype=bool)
+
+
+#: the name this class had before
+DreamerData = DreamerWindows
 
 
 def open_dreamer(
@@ -85,7 +117,7 @@ def open_dreamer(
     streams: dict[str, str],
     *,
     allow_incomplete: bool = False,
-) -> DreamerData:
+) -> DreamerWindows:
     """Open a DREAMER store (URL/path, or an already opened :class:`biosig_prep.Store`).
 
     streams : modality -> stream name, e.g. ``{"eeg": "eeg@200", "ecg": "ecg@200"}``.
@@ -125,7 +157,7 @@ def open_dreamer(
     for d, r in ratings.items():
         if r.size and (r.min() < 1 or r.max() > 5):
             raise ValueError(f"store {url}: {d} ratings must be 1..5, found {r.min()}..{r.max()}")
-    return DreamerData(
+    return DreamerWindows(
         url=url,
         ratings=ratings,
         subject=np.asarray(labels["subject"], dtype=np.int64),

@@ -19,7 +19,6 @@ checkpoint's ``input_scale``, else EEG 0.01 = CBraMod's µV/100, ECG 1.0 = mV).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from biosig_prep.util import file_sha256, sha256_json
 from fusion_emotion.config import DEFAULT_SCALE, FusionConfig
-from fusion_emotion.model import pool_channels
+from fusion_emotion.pooling import pool_channels
 
 __all__ = ["LoadedEncoder", "load_encoder", "resolve_weights", "embed_windows", "file_sha256"]
 
@@ -73,18 +73,6 @@ class LoadedEncoder:
             "config": self.config,
             "warning": self.warning,
         }
-
-
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _is_own_checkpoint(weights: Path) -> bool:
@@ -159,7 +147,7 @@ def load_encoder(modality: str, weights: str | Path | None, config: FusionConfig
             torch.manual_seed(config.init_seed + (0 if modality == "eeg" else 1))
             model = criss_cross.CrissCrossEncoder(enc_cfg)
         cfg = enc_cfg.model_dump(mode="json")
-        fingerprint = "random-init:" + _sha({"config": cfg, "seed": config.init_seed, "modality": modality})
+        fingerprint = "random-init:" + sha256_json({"config": cfg, "seed": config.init_seed, "modality": modality})
         return LoadedEncoder(
             modality, model, "random-init", None, fingerprint, float(scale), cfg, random_init_warning(modality)
         )

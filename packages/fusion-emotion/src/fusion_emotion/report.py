@@ -1,11 +1,15 @@
 """metrics.json, report.md (the paper's Table 1 layout) and the plots of a run folder.
 
+Pure: it reads the run folder's files (config.yaml, run.json, folds/) and writes the report;
+it fits nothing and imports nothing of the training side.
+
 Table 1 of Ghallab et al. (arXiv 2512.15250) has one row per method and, for each of valence,
 arousal and dominance, accuracy, F1 and ROC-AUC in percent. ``report.md`` puts the paper's
-published row beside this run's rows: the fusion model, the EEG-only and ECG-only ablations and
-the two baselines (majority class, per-clip majority). Each of this run's cells is the mean ±
+published row beside this run's rows: the fusion rows (one per strategy), the EEG-only and
+ECG-only ablations and the two baselines (majority class, per-clip majority). Each of this run's cells is the mean ±
 standard deviation (ddof 0) over the (seed, fold) test sets of the metric computed per test
-subject and averaged across subjects.
+subject and averaged across subjects. Below it, paired statistics (:mod:`fusion_emotion.stats`)
+say which differences between rows are distinguishable from noise.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from fusion_emotion.baselines import majority_class, per_clip_majority
-from fusion_emotion.config import DIMENSIONS, FusionConfig
-from fusion_emotion.data import DreamerData
-from fusion_emotion.metrics import evaluate, mean_std, roc_auc, roc_curve
-from fusion_emotion.splits import Fold, fold_windows
+from fusion_emotion import stats
+from fusion_emotion.config import DIMENSIONS, FusionConfig, row_fusion
+from fusion_emotion.metrics import evaluate, mean_std
+from fusion_emotion.plots import loss_figure, roc_figure, subject_auc_figure
+from fusion_emotion.rundir import RunDir
 
 __all__ = [
     "PAPER_ROW",
@@ -33,6 +37,7 @@ __all__ = [
     "write_report",
     "render_markdown",
     "compare_runs",
+    "row_label",
 ]
 
 SCHEMA = 1
@@ -51,6 +56,7 @@ ROW_LABELS: dict[str, str] = {
     "per_clip": "Per-clip majority",
 }
 BASELINES = ("majority", "per_clip")
+SINGLE_ROWS = ("eeg", "ecg")
 METRICS = ("acc", "f1", "auc")
 _METRIC_NAMES = {"acc": "Acc", "f1": "F1", "auc": "AUC"}
 
@@ -63,55 +69,35 @@ def report_path(run_dir: str | Path) -> Path:
 # ---- collecting -----------------------------------------------------------------------------
 
 
-def _baseline_result(row: str, seed: int, fold: Fold, data: DreamerData, targets: np.ndarray) -> dict:
-    train_idx, _, test_idx = fold_windows(data.subject, fold)
-    scores, metrics = {}, {}
-    for j, dim in enumerate(DIMENSIONS):
-        if row == "majority":
-            s = majority_class(targets[train_idx, j], len(test_idx))
-        else:
-            s = per_clip_majority(
-                targets[train_idx, j], data.clip[train_idx], data.subject[train_idx], data.clip[test_idx]
-            )
-        scores[dim] = s.tolist()
-        metrics[dim] = evaluate(targets[test_idx, j], s, data.subject[test_idx])
-    return {
-        "seed": seed,
-        "fold": fold.index,
-        "row": row,
-        "subjects": fold.as_dict(),
-        "test_index": test_idx.tolist(),
-        "scores": scores,
-        "metrics": metrics,
-    }
+def row_label(row: str, several_fusions: bool = False) -> str:
+    """The report's name of a row ("Fusion: gated (EEG+ECG)", "EEG only", ...)."""
+    strategy = row_fusion(row)
+    if strategy is not None and (strategy != "concat" or several_fusions):
+        return f"Fusion: {strategy} (EEG+ECG)"
+    return ROW_LABELS[row]
 
 
-def _load_results(
-    out_dir: Path, config: FusionConfig, data: DreamerData, splits: Mapping[int, Sequence[Fold]]
-) -> dict[str, list[dict]]:
-    from fusion_emotion.train import fold_result_path
-
-    targets = data.targets(config.threshold)
+def _load_results(rundir: RunDir, config: FusionConfig) -> dict[str, list[dict]]:
     rows = list(config.variants) + (list(BASELINES) if config.baselines else [])
     results: dict[str, list[dict]] = {r: [] for r in rows}
+    folds = sorted(int(p.name[4:]) for p in (rundir.folds / f"seed{config.seeds[0]}").glob("fold*"))
+    if len(folds) != config.folds:
+        raise FileNotFoundError(f"{rundir.folds} holds {len(folds)} of {config.folds} folds: the run is not finished")
     for seed in config.seeds:
-        for fold in splits[seed]:
+        for fold in range(config.folds):
             for row in rows:
-                if row in BASELINES:
-                    results[row].append(_baseline_result(row, seed, fold, data, targets))
-                    continue
-                path = fold_result_path(out_dir, seed, fold.index, row)
+                path = rundir.fold_result(seed, fold, row)
                 if not path.is_file():
                     raise FileNotFoundError(f"{path} is missing: the run is not finished")
-                results[row].append(json.loads(path.read_text()))
+                results[row].append(rundir.read_json(path))
     return results
 
 
-def _summarise(results: dict[str, list[dict]], data: DreamerData, targets: np.ndarray, seeds: list[int]) -> dict:
+def _summarise(results: dict[str, list[dict]], seeds: list[int], several: bool) -> dict:
     rows: dict[str, Any] = {}
     for row, res in results.items():
         per_subject, pooled = {}, {}
-        for j, dim in enumerate(DIMENSIONS):
+        for dim in DIMENSIONS:
             per_subject[dim] = {
                 m: mean_std(r["metrics"][dim]["subject"][m] for r in res) for m in METRICS
             }
@@ -124,27 +110,34 @@ def _summarise(results: dict[str, list[dict]], data: DreamerData, targets: np.nd
             # out-of-fold predictions of each seed cover every window once: pool, then average seeds
             seed_vals = []
             for seed in seeds:
-                idx = np.concatenate([np.asarray(r["test_index"]) for r in res if r["seed"] == seed])
-                sc = np.concatenate([np.asarray(r["scores"][dim]) for r in res if r["seed"] == seed])
-                seed_vals.append(evaluate(targets[idx, j], sc, data.subject[idx])["pooled"])
+                mine = [r for r in res if r["seed"] == seed]
+                y = np.concatenate([np.asarray(r["y"][dim], dtype=np.int64) for r in mine])
+                sc = np.concatenate([np.asarray(r["scores"][dim]) for r in mine])
+                subj = np.concatenate([np.asarray(r["test_subject"]) for r in mine])
+                seed_vals.append(evaluate(y, sc, subj)["pooled"])
             pooled[dim] = {m: mean_std(v[m] for v in seed_vals)["mean"] for m in METRICS}
-        rows[row] = {"label": ROW_LABELS[row], "per_subject": per_subject, "pooled": pooled}
+        rows[row] = {"label": row_label(row, several), "per_subject": per_subject, "pooled": pooled}
     return rows
 
 
-def build_metrics(
-    out_dir: str | Path,
-    *,
-    data: DreamerData,
-    splits: Mapping[int, Sequence[Fold]],
-    seconds: float | None = None,
-) -> dict[str, Any]:
+def _splits(results: dict[str, list[dict]], seeds: list[int]) -> dict[str, list[dict]]:
+    first = next(iter(results.values()))
+    return {
+        f"seed{seed}": [{"fold": r["fold"], **r["subjects"]} for r in sorted(first, key=lambda r: r["fold"])
+                        if r["seed"] == seed]
+        for seed in seeds
+    }
+
+
+def build_metrics(out_dir: str | Path, *, seconds: float | None = None) -> dict[str, Any]:
     """The content of ``metrics.json`` from the finished job files of ``out_dir``."""
-    out = Path(out_dir)
-    config = FusionConfig.from_file(out / "config.yaml")
-    run = json.loads((out / "run.json").read_text())
-    targets = data.targets(config.threshold)
-    results = _load_results(out, config, data, splits)
+    rundir = RunDir(Path(out_dir))
+    config = FusionConfig.from_file(rundir.config)
+    run = rundir.read_json(rundir.run_json)
+    info = run.get("data", {})
+    results = _load_results(rundir, config)
+    several = len(config.fusion) > 1
+    model_rows = list(config.variants)  # every trained row is compared
     folds = {
         row: [
             {
@@ -166,33 +159,42 @@ def build_metrics(
         for row, res in results.items()
         if row not in BASELINES
     }
+    subject_auc = {
+        dim: {row: {str(k): v for k, v in stats.subject_values(res, dim, "auc").items()}
+              for row, res in results.items()}
+        for dim in DIMENSIONS
+    }
     return {
         "schema": SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "store": run.get("store"),
-        "n_windows": data.n_windows,
-        "n_subjects": len(data.subjects),
-        "n_clips": len(np.unique(data.clip)),
+        "n_windows": info.get("n_windows"),
+        "n_subjects": info.get("n_subjects"),
+        "n_clips": info.get("n_clips"),
         "mode": "frozen encoders, cached embeddings" if config.freeze_encoders else "full fine-tuning",
         "config": config.model_dump(mode="json"),
         "weights": run.get("weights"),
         "encoders": run.get("encoders"),
         "warnings": run.get("warnings", []),
-        "class_balance": {dim: float(targets[:, j].mean()) for j, dim in enumerate(DIMENSIONS)},
-        "splits": {
-            f"seed{seed}": [{"fold": f.index, **f.as_dict()} for f in splits[seed]] for seed in config.seeds
-        },
-        "rows": _summarise(results, data, targets, config.seeds),
+        "class_balance": info.get("class_balance", {}),
+        "splits": _splits(results, config.seeds),
+        "rows": _summarise(results, config.seeds, several),
+        "comparisons": stats.compare_rows(
+            results, DIMENSIONS, model_rows=model_rows,
+            single_rows=[r for r in SINGLE_ROWS if r in results and len(config.modalities) > 1],
+            baseline_rows=[r for r in BASELINES if r in results],
+        ),
+        "subject_auc": subject_auc,
         "folds": folds,
         "history": history,
         "seconds": seconds,
         "_roc": {
             row: {
                 dim: {
-                    "y": np.concatenate([targets[np.asarray(r["test_index"]), j] for r in res]).tolist(),
+                    "y": np.concatenate([np.asarray(r["y"][dim], dtype=np.int64) for r in res]).tolist(),
                     "score": np.concatenate([np.asarray(r["scores"][dim]) for r in res]).tolist(),
                 }
-                for j, dim in enumerate(DIMENSIONS)
+                for dim in DIMENSIONS
             }
             for row, res in results.items()
         },
@@ -267,6 +269,7 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
         f"in accuracy and F1): valence {excl['valence']}, arousal {excl['arousal']}, dominance "
         f"{excl['dominance']} of {n_tests} subject tests.",
         "",
+        *stats.markdown_section(metrics),
         "## Pooled over all test windows",
         "",
         "Percent; the out-of-fold predictions of every test fold pooled into one set (mean over seeds).",
@@ -293,7 +296,7 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
             subj = ", ".join(str(s) for s in e["test_subjects"])
             best = "/".join(str(e["best_epoch"][d]) for d in DIMENSIONS) if e["best_epoch"] else "–"
             out.append(
-                f"| {ROW_LABELS[row]} | {e['seed']} | {e['fold']} | {subj} | {best} | " + " | ".join(cells) + " |"
+                f"| {metrics['rows'][row]['label']} | {e['seed']} | {e['fold']} | {subj} | {best} | " + " | ".join(cells) + " |"
             )
     out += ["", "## Class balance", "", "Share of High windows: " + ", ".join(
         f"{dim} {100 * v:.1f} %" for dim, v in metrics["class_balance"].items()) + ".", ""]
@@ -328,74 +331,28 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
     return "\n".join(out)
 
 
-# ---- plots ----------------------------------------------------------------------------------
+# ---- writing --------------------------------------------------------------------------------
 
 
-def _plot_losses(history: list[dict], title: str, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    n = len(history)
-    cols = min(n, 5)
-    rows = (n + cols - 1) // cols
-    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, h in zip(axes.flat, history, strict=False):
-        ep = np.arange(1, len(h["train_loss"]) + 1)
-        ax.plot(ep, h["train_loss"], label="train", marker="o", ms=3)
-        ax.plot(ep, h["val_loss"], label="validation", marker="o", ms=3)
-        for epoch in sorted(set(h["best_epoch"].values())):
-            ax.axvline(epoch, color="grey", ls=":", lw=1)
-        ax.set_title(f"seed {h['seed']} fold {h['fold']}", fontsize=9)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("BCE loss")
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=100)
-
-
-def _plot_roc(roc: Mapping[str, Mapping[str, Mapping[str, list]]], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 4), layout="constrained")
-    axes = fig.subplots(1, len(DIMENSIONS))
-    for ax, dim in zip(axes, DIMENSIONS, strict=True):
-        for row, per_dim in roc.items():
-            y, s = np.asarray(per_dim[dim]["y"]), np.asarray(per_dim[dim]["score"])
-            if y.min() == y.max():
-                continue
-            fpr, tpr = roc_curve(y, s)
-            auc = roc_auc(y, s)
-            ax.plot(fpr, tpr, label=f"{ROW_LABELS[row]} ({100 * auc:.1f})")
-        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
-        ax.set_title(f"{dim} (pooled test windows)")
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.savefig(path, dpi=100)
-
-
-def write_report(
-    out_dir: str | Path,
-    *,
-    data: DreamerData,
-    splits: Mapping[int, Sequence[Fold]],
-    seconds: float | None = None,
-) -> dict[str, Any]:
+def write_report(out_dir: str | Path, *, seconds: float | None = None) -> dict[str, Any]:
     """Write metrics.json, the plots and report.md into ``out_dir``; return the metrics."""
-    out = Path(out_dir)
-    metrics = build_metrics(out, data=data, splits=splits, seconds=seconds)
+    rundir = RunDir(Path(out_dir))
+    metrics = build_metrics(rundir.root, seconds=seconds)
     roc = metrics.pop("_roc")
+    labels = {row: r["label"] for row, r in metrics["rows"].items()}
     plots = []
     for row, hist in metrics["history"].items():
         name = "loss_curves.png" if row == next(iter(metrics["history"])) else f"loss_curves_{row}.png"
-        _plot_losses(hist, f"{ROW_LABELS[row]}: training and validation loss", out / name)
+        rundir.write_plot(name, loss_figure(hist, f"{labels[row]}: training and validation loss"))
         plots.append(name)
-    _plot_roc(roc, out / "roc_curves.png")
+    rundir.write_plot("roc_curves.png", roc_figure(roc, labels.__getitem__))
     plots.append("roc_curves.png")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False) + "\n")
-    (out / "report.md").write_text(render_markdown(metrics, plots))
+    values = {dim: {row: {int(k): v for k, v in per.items()} for row, per in rows.items()}
+              for dim, rows in metrics["subject_auc"].items()}
+    rundir.write_plot("subject_auc.png", subject_auc_figure(values, list(metrics["rows"]), labels.__getitem__))
+    plots.insert(0, "subject_auc.png")
+    rundir.write_json(rundir.metrics, metrics)
+    rundir.write_text(rundir.report, render_markdown(metrics, plots))
     return metrics
 
 

@@ -49,6 +49,14 @@ probability, demonstrating the clip-identity leak).
   - "xor": High iff exactly one of V, A is High. Each modality alone is at chance (AUC 0.5) and
     fusion needs a non-linear head: the harder test (it tests the head as much as the fusion).
   - "or": High iff either is High (75 % positives; single-modality ceiling also 5/6).
+  - "aligned": a time-aligned interaction that pooled embeddings cannot see. Every stimulus
+    second grid of ``event_block_seconds`` (10 s: the converter's default window, 1-s patches)
+    holds ``events_per_block`` EEG events (a 0.6 s, 20 Hz burst of ``eeg_event_uv`` on every
+    electrode) and as many ECG events (a 0.6 s, 25 Hz burst of ``ecg_event_mv``), each centred
+    in its second. High: the ECG events fall in the same seconds as the EEG events; Low: in
+    other seconds. Both classes have the same number of events of each kind per window, so a
+    model that averages each signal over time before fusing is at chance; one that compares the
+    signals second by second is not. Drawn independently of V and A (50 % positives).
 * Ratings are drawn consistently: High -> uniform on {3, 4, 5}, Low -> {1, 2}.
 * ``effects="none"`` (or None): the signals still vary per trial (random alpha and heart-rate
   states) but the ratings are drawn independently of them, so any model should sit at AUC ~0.5.
@@ -105,7 +113,11 @@ class DreamerEffects(BaseModel):
     alpha_gain: float = Field(2.5, ge=1.0, description="alpha amplitude factor High/Low at strength 1")
     hr_low: float = Field(66.0, description="mean resting heart rate (bpm) of Low-arousal trials")
     hr_high: float = Field(91.0, description="mean heart rate (bpm) of High-arousal trials at strength 1")
-    dominance_rule: Literal["and", "xor", "or"] = "and"
+    dominance_rule: Literal["and", "xor", "or", "aligned"] = "and"
+    events_per_block: int = Field(3, ge=1, description='"aligned": events per block of each signal')
+    event_block_seconds: int = Field(10, ge=2, description='"aligned": the block (window) length, s')
+    eeg_event_uv: float = Field(25.0, gt=0, description='"aligned": EEG burst amplitude (µV)')
+    ecg_event_mv: float = Field(0.4, gt=0, description='"aligned": ECG burst amplitude (mV)')
     clip_effect: float = Field(0.0, ge=0.0, le=1.0,
                                description="probability that a trial's states are its clip's")
 
@@ -152,6 +164,26 @@ def _resolve_effects(effects) -> DreamerEffects | None:
         return DreamerEffects.model_validate(effects)
     raise ValueError(f"effects must be 'planted', 'none', None, a dict or DreamerEffects; "
                      f"got {effects!r}")
+
+
+def _plant_aligned_events(eeg: np.ndarray, ecg: np.ndarray, aligned: bool, eff: DreamerEffects,
+                          rng: np.random.Generator) -> None:
+    """Add the "aligned" rule's bursts in place to one stimulus: eeg (C, n at EEG_FS), ecg
+    (L, n at ECG_FS); see the module docstring."""
+    block, k = eff.event_block_seconds, eff.events_per_block
+    if 2 * k > block:
+        raise ValueError(f"events_per_block ({k}) must be at most half of event_block_seconds ({block})")
+    n_seconds = eeg.shape[1] // EEG_FS
+    for b0 in range(0, n_seconds - block + 1, block):
+        eeg_s = rng.choice(block, size=k, replace=False)
+        ecg_s = eeg_s if aligned else rng.choice(np.setdiff1d(np.arange(block), eeg_s), size=k, replace=False)
+        for secs, x, fs, f0, amp in ((eeg_s, eeg, EEG_FS, 20.0, eff.eeg_event_uv),
+                                     (ecg_s, ecg, ECG_FS, 25.0, eff.ecg_event_mv)):
+            t = np.arange(int(0.6 * fs)) / fs
+            burst = amp * np.hanning(t.size) * np.sin(2 * np.pi * f0 * t)
+            for sec in secs:
+                i0 = int((b0 + sec + 0.2) * fs)
+                x[:, i0 : i0 + t.size] += burst
 
 
 def _cell(items: Sequence[np.ndarray]) -> np.ndarray:
@@ -230,7 +262,11 @@ def write_dreamer_mat(
     if eff is not None:
         val_hi, aro_hi = sig_v, sig_a
         rule = eff.dominance_rule
-        dom_hi = {"and": val_hi & aro_hi, "xor": val_hi ^ aro_hi, "or": val_hi | aro_hi}[rule]
+        if rule == "aligned":
+            dom_hi = np.random.default_rng([seed, 7]).random(shape) < 0.5
+        else:
+            dom_hi = {"and": val_hi & aro_hi, "xor": val_hi ^ aro_hi, "or": val_hi | aro_hi}[rule]
+        event_rng = np.random.default_rng([seed, 8])
         strength, alpha_gain = eff.strength, eff.alpha_gain
         hr_low, hr_high = eff.hr_low, eff.hr_high
     else:  # ratings unrelated to the signals
@@ -283,6 +319,9 @@ def write_dreamer_mat(
                                 mains_hz=50.0, leads=ECG_LEADS, hrv=0.03,
                                 noise=EcgNoise(baseline_mv=0.1, mains_mv=0.02, emg_mv=0.01,
                                                white_mv=0.004))
+                if eff is not None and eff.dominance_rule == "aligned" and eeg_out is eeg_s:
+                    _plant_aligned_events(eeg, ecg, bool(dom_hi[s, k]), eff, event_rng)
+                    eeg_out[-1] = np.ascontiguousarray(eeg.T)
                 ecg_out.append(np.ascontiguousarray(mv_to_counts(ecg).T))
         data[0, s] = {
             "Age": str(ages[s]),
