@@ -17,8 +17,10 @@ from criss_cross.checkpoint import (  # noqa: E402  (__version__ first: checkpoi
 )
 from criss_cross.config import EncoderConfig  # noqa: E402
 from criss_cross.encoder import CrissCrossEncoder  # noqa: E402
+from criss_cross.hub import export_run, from_pretrained, save_pretrained  # noqa: E402
 from criss_cross.losses import DualMaskingLoss, LossOutput, MaskedReconstructionLoss  # noqa: E402
 from criss_cross.masking import channel_mask, dual_mask, patch_mask  # noqa: E402
+from criss_cross.registry import create_model, list_models  # noqa: E402
 
 __all__ = [
     "CheckpointError",
@@ -34,4 +36,9 @@ __all__ = [
     "load_checkpoint",
     "patch_mask",
     "save_checkpoint",
+    "create_model",
+    "export_run",
+    "from_pretrained",
+    "list_models",
+    "save_pretrained",
 ]

@@ -158,5 +158,10 @@ def embed(
     typer.echo(f"embeddings written to {path}")
 
 
+from criss_cross.cli_library import register as _register_library  # noqa: E402  (issue 13)
+
+_register_library(app, _fail)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

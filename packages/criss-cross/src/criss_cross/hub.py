@@ -138,7 +138,7 @@ def _card_yaml(card: dict[str, Any]) -> str:
               "self-supervised"],
         datasets=card.get("datasets"),
     )
-    return data.to_yaml()
+    return data.to_yaml().rstrip("\n") + "\n"
 
 
 def _fmt(value: Any) -> str:
