@@ -82,6 +82,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             result = run_probe(cfg, out)
         except (ValueError, KeyError, FileNotFoundError) as err:
             fail(str(err).strip('"'))
+        from criss_cross.probe.report import _cell
+
         m = result["metrics"]["linear"]
-        typer.echo(f"macro AUROC {m['macro_auroc']:.3f}, macro F1 {m['macro_f1']:.3f}, "
-                   f"challenge score {m['challenge_score']:.3f}; report {out / 'report.md'}")
+        typer.echo(f"linear probe: macro AUROC {_cell(m['macro_auroc'])}, macro F1 "
+                   f"{_cell(m['macro_f1'])}, challenge score {_cell(m['challenge_score'])}; "
+                   f"report {out / 'report.md'}")
