@@ -207,7 +207,7 @@ def _finetune(config, model, stream, rows, train, test, y, classes, codes_test, 
     slot = {int(r): i for i, r in enumerate(test_rows)}
     rec_prob = np.zeros((len(test_rows), len(classes)))
     n = np.zeros(len(test_rows))
-    for p, w in zip(probs, te_w):
+    for p, w in zip(probs, te_w, strict=True):
         s = slot[int(idx_of[w])]
         rec_prob[s] += p
         n[s] += 1

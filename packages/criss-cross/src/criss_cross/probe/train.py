@@ -124,7 +124,7 @@ def evaluate(y_true: np.ndarray, prob: np.ndarray, classes: list[str],
     auroc, auroc_per = macro_auroc(y_true, prob)
     out = prob >= threshold
     f1, f1_per = macro_f1(y_true, out)
-    predicted_codes = [[c for c, hit in zip(classes, row) if hit] for row in out]
+    predicted_codes = [[c for c, hit in zip(classes, row, strict=True) if hit] for row in out]
     score = challenge_score(challenge_labels(codes_true), challenge_labels(predicted_codes))
     return {
         "macro_auroc": _nan_none(auroc),
@@ -133,7 +133,7 @@ def evaluate(y_true: np.ndarray, prob: np.ndarray, classes: list[str],
         "threshold": threshold,
         "per_class": {c: {"auroc": _nan_none(a), "f1": _nan_none(f),
                           "support": int(y_true[:, k].sum())}
-                      for k, (c, a, f) in enumerate(zip(classes, auroc_per, f1_per))},
+                      for k, (c, a, f) in enumerate(zip(classes, auroc_per, f1_per, strict=True))},
     }
 
 
