@@ -74,7 +74,12 @@ def resolve_hub_files(
             )
         return path / CONFIG_NAME, path / WEIGHTS_NAME
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     from criss_cross import __version__
 
@@ -90,6 +95,11 @@ def resolve_hub_files(
     except LocalEntryNotFoundError as err:
         raise FileNotFoundError(
             f"{model_id}: not in the Hub cache and the Hub cannot be reached (offline?): {err}"
+        ) from err
+    except (RepositoryNotFoundError, EntryNotFoundError) as err:
+        raise FileNotFoundError(
+            f"{model_id} is neither a local folder nor a Hub model repo with {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}: {str(err).splitlines()[0]}"
         ) from err
     return files[0], files[1]
 

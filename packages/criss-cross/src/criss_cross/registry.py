@@ -177,16 +177,16 @@ def get_model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def _load_state_dict(source: str | Path) -> dict[str, Any]:
-    """The tensors at ``source``: a file, a run/checkpoint directory, a Hub folder or repo id."""
+def _load_state_dict(source: str | Path) -> Path | dict[str, Any]:
+    """The tensors at ``source``: a file (returned as its path, read by
+    ``load_cbramod_checkpoint``), a run/checkpoint directory, a Hub folder or repo id."""
     from safetensors.torch import load_file
 
-    from criss_cross.checkpoint import _read_foreign
     from criss_cross.hub import WEIGHTS_NAME, is_hub_folder, resolve_hub_files
 
     path = Path(source)
     if path.is_file():
-        return _read_foreign(path)
+        return path
     if path.is_dir():
         if is_hub_folder(path):
             return dict(load_file(str(path / WEIGHTS_NAME)))
