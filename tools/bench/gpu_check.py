@@ -158,7 +158,8 @@ def main() -> int:
                           "--stream", "ecg@500", "--steps", "20", "--batch-size", "64",
                           "--device", "cuda", "--out", str(run), "--no-progress"]
         if proc := s.run("ddp pretrain (nccl)", cmd, 180):
-            s.add("ddp pretrain (nccl)", proc.stdout.strip().splitlines()[-1][:90])
+            s.add("ddp pretrain (nccl)", (proc.stdout.strip().splitlines() or ["done"])[-1][:90],
+                  "criss-cross pretrain --small under torchrun, 2 GPUs")
     out = w / "ddp.json"
     cmd = torchrun + [str(HERE / "ddp_smoke.py"), "--device", args.device, "--bf16",
                       "--json", str(out)] + (["--layers", "1", "--steps", "3", "--batch", "4"]
