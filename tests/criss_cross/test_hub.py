@@ -126,6 +126,51 @@ def test_exported_keys_are_the_authors(shared_data, tmp_path):
     assert json.loads((out / "config.json").read_text())["encoder"]["input_scale"] == 0.01
 
 
+def _braindecode_cbramod_keys(n_layer: int) -> dict[str, tuple[int, ...]]:
+    """The state dict of braindecode's ``CBraMod(..., return_encoder_output=True)``, written out
+    from its source (braindecode 1.8.1, ``braindecode/models/cbramod.py``: ``_PatchEmbedding``
+    with ``positional_encoding = Sequential(Conv2d)``, ``proj_in`` = 3 x [Conv2d, GroupNorm,
+    GELU], ``spectral_proj = Sequential(Linear, Dropout)``, ``mask_encoding`` a Parameter;
+    ``CrissCrossTransformerEncoderLayer`` with ``self_attn_s``/``self_attn_t``
+    MultiheadAttention(100, 4), ``linear1``/``linear2``, ``norm1``/``norm2``;
+    ``proj_out = Sequential(Linear(200, 200))``; ``final_layer = Identity()``). Checked once by
+    loading our export into that class: missing and unexpected keys both empty."""
+    keys: dict[str, tuple[int, ...]] = {
+        "patch_embedding.mask_encoding": (200,),
+        "patch_embedding.positional_encoding.0.weight": (200, 1, 19, 7),
+        "patch_embedding.positional_encoding.0.bias": (200,),
+        "patch_embedding.proj_in.0.weight": (25, 1, 1, 49),
+        "patch_embedding.proj_in.0.bias": (25,),
+        "patch_embedding.spectral_proj.0.weight": (200, 101),
+        "patch_embedding.spectral_proj.0.bias": (200,),
+        "proj_out.0.weight": (200, 200),
+        "proj_out.0.bias": (200,),
+    }
+    for i in (1, 4, 7):  # GroupNorm(5, 25) after each convolution
+        keys[f"patch_embedding.proj_in.{i}.weight"] = keys[f"patch_embedding.proj_in.{i}.bias"] = (25,)
+    for i in (3, 6):
+        keys[f"patch_embedding.proj_in.{i}.weight"] = (25, 25, 1, 3)
+        keys[f"patch_embedding.proj_in.{i}.bias"] = (25,)
+    for n in range(n_layer):
+        p = f"encoder.layers.{n}."
+        for a in ("self_attn_s", "self_attn_t"):
+            keys.update({p + a + ".in_proj_weight": (300, 100), p + a + ".in_proj_bias": (300,),
+                         p + a + ".out_proj.weight": (100, 100), p + a + ".out_proj.bias": (100,)})
+        keys.update({p + "linear1.weight": (800, 200), p + "linear1.bias": (800,),
+                     p + "linear2.weight": (200, 800), p + "linear2.bias": (200,)})
+        for norm in ("norm1", "norm2"):
+            keys[p + norm + ".weight"] = keys[p + norm + ".bias"] = (200,)
+    return keys
+
+
+@pytest.mark.parametrize(("name", "n_layer"), [("ecg-base", 12), ("ecg-small", 2), ("cbramod", 12)])
+def test_exported_keys_and_shapes_are_braindecodes(tmp_path, name, n_layer):
+    out = save_pretrained(create_model(name), tmp_path / name)
+    saved = {k: tuple(v.shape) for k, v in load_file(str(out / "model.safetensors")).items()}
+    assert saved == _braindecode_cbramod_keys(n_layer)
+    assert len(saved) == (211 if n_layer == 12 else 51)
+
+
 def test_exported_weights_load_strictly_into_braindecode(tmp_path):
     bd = pytest.importorskip("braindecode.models", reason="braindecode is not installed")
     model = create_model("ecg-small").eval()
