@@ -286,7 +286,9 @@ def _store_facts(stores: list[str], streams: list[str]) -> tuple[dict[str, Any],
                 prep[key] = cfg[key]  # ecg/eeg: band-pass (l_freq, h_freq, order) and notch
         summary = store.summary
         counts = {s: len(store.stream(s)) for s in streams if s in store.stream_names}
-        records = summary.get("records_ok", summary.get("records"))
+        records = summary.get("records_ok")
+        if records is None:  # a summary without the count: count the ok rows of records/
+            records = int((store.records()["status"] == "ok").sum())
         described.append(f"{url}: {records} records, windows {counts}")
     return prep, "; ".join(described)
 
