@@ -19,8 +19,10 @@ from criss_cross.checkpoint import (
 )
 from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder
+from criss_cross.hub import export_run, from_pretrained, save_pretrained
 from criss_cross.losses import DualMaskingLoss, LossOutput, MaskedReconstructionLoss
 from criss_cross.masking import channel_mask, dual_mask, patch_mask
+from criss_cross.registry import create_model, list_models
 from criss_cross.version import __version__
 
 __all__ = [
@@ -37,4 +39,9 @@ __all__ = [
     "load_checkpoint",
     "patch_mask",
     "save_checkpoint",
+    "create_model",
+    "export_run",
+    "from_pretrained",
+    "list_models",
+    "save_pretrained",
 ]
