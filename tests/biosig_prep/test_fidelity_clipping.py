@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from biosig_prep.config import PrepConfig, QCConfig
+from biosig_prep.dsp.qc import OK, check_saturation
 from biosig_prep.processing import process_recording
-from biosig_prep.qc import OK, check_saturation
 from biosig_prep.readers.wfdb_reader import read_wfdb
 from biosig_prep.recording import Recording
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from biosig_prep.config import FilterConfig
-from biosig_prep.filters import filter_signals
+from biosig_prep.dsp.filters import filter_signals
 from biosig_prep.readers.wfdb_reader import read_wfdb
 
 pytestmark = pytest.mark.real_data

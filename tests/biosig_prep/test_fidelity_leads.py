@@ -14,7 +14,7 @@ from scipy.io import loadmat
 
 from biosig_prep import convert, open_store
 from biosig_prep.config import CANONICAL_LEADS
-from biosig_prep.leads import UNNAMED_NOTE, LeadMappingError, map_ecg_leads, stream_channels
+from biosig_prep.dsp.leads import UNNAMED_NOTE, LeadMappingError, map_ecg_leads, stream_channels
 
 pytestmark = pytest.mark.real_data
 

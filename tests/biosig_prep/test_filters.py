@@ -7,7 +7,7 @@ import pytest
 from scipy import signal
 
 from biosig_prep.config import FilterConfig
-from biosig_prep.filters import (
+from biosig_prep.dsp.filters import (
     apply_filter,
     check_band,
     design_bandpass,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biosig_prep.leads import CANONICAL_LEADS, match_leads, normalize_lead_name, reorder_leads
+from biosig_prep.dsp.leads import CANONICAL_LEADS, match_leads, normalize_lead_name, reorder_leads
 
 
 def test_canonical_order():

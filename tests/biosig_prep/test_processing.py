@@ -10,11 +10,11 @@ import pytest
 from scipy import signal
 
 from biosig_prep.config import FilterConfig, PrepConfig
+from biosig_prep.dsp.resample import short_fir
 from biosig_prep.processing import process_recording
 from biosig_prep.readers import discover, read_source
 from biosig_prep.readers.wfdb_reader import read_wfdb
 from biosig_prep.recording import Recording
-from biosig_prep.resample import short_fir
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from biosig_prep.config import PrepConfig, QCConfig
+from biosig_prep.dsp.qc import OK, check_amplitude, check_finite, check_raw, flat_leads
 from biosig_prep.processing import process_recording
-from biosig_prep.qc import OK, check_amplitude, check_finite, check_raw, flat_leads
 from biosig_prep.recording import Recording
 
 LEADS = list(PrepConfig().leads)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from biosig_prep.resample import rational_factors, resample, resampled_length, short_fir
+from biosig_prep.dsp.resample import rational_factors, resample, resampled_length, short_fir
 
 SOURCE_RATES = [257, 500, 1000]
 TARGET_RATES = [100, 200, 500, 1000]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from biosig_prep.config import PrepConfig
+from biosig_prep.dsp.windows import cut_windows, plan_windows, window_starts
 from biosig_prep.processing import process_recording
 from biosig_prep.recording import Recording
-from biosig_prep.windows import cut_windows, plan_windows, window_starts
 
 
 @pytest.mark.parametrize("n_times, window, step, expected", [

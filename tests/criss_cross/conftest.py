@@ -44,3 +44,15 @@ def tiny_config(cinc_store):
         return PretrainConfig.model_validate(base)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (a module opts in with ``pytestmark``): on a busy 2-core
+    machine OpenMP with two threads runs 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

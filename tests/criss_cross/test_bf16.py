@@ -26,12 +26,7 @@ TINY = {"d_model": 50, "patch_size": 50, "n_heads": 2, "n_layers": 2, "dim_feedf
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _env() -> dict[str, str]:

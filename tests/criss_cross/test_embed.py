@@ -12,14 +12,7 @@ from criss_cross.cli import app
 from criss_cross.embed import embed_store, read_embeddings
 from criss_cross.pretrain import pretrain
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine OpenMP with two threads runs 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,7 @@ from criss_cross.registry import create_model, get_model_spec, list_models
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _reference_state(shared_data: Path) -> dict[str, torch.Tensor]:

@@ -21,12 +21,7 @@ from criss_cross.probe.train import finetune, fit_linear_probe, group_split, pre
 TINY = {"d_model": 50, "patch_size": 50, "n_heads": 2, "n_layers": 2, "dim_feedforward": 100}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

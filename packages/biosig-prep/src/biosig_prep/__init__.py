@@ -4,12 +4,10 @@
 (:mod:`biosig_prep.convert`).
 """
 
+from biosig_prep.convert import convert  # the function shadows its module name
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows, stream_name
-
-__version__ = "0.1.0"
-
-from biosig_prep.convert import convert  # noqa: E402  (the function shadows its module name)
-from biosig_prep.store import Store, StoreError, Stream, open_store  # noqa: E402
+from biosig_prep.store import Store, StoreError, Stream, open_store
+from biosig_prep.version import __version__
 
 __all__ = ["ProcessedRecord", "Recording", "StreamWindows", "stream_name", "__version__",
            "open_store", "Store", "Stream", "StoreError", "convert"]

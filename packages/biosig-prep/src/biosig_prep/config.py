@@ -75,7 +75,7 @@ class FilterConfig(_Model):
 
 
 class QCConfig(_Model):
-    """Per-record quality checks (see :mod:`biosig_prep.qc`).
+    """Per-record quality checks (see :mod:`biosig_prep.dsp.qc`).
 
     flat_std : a lead whose standard deviation (physical units) is below this is flat.
     flat_leads : ``"mask"``: a flat or clipped lead is zero-filled and masked like a missing

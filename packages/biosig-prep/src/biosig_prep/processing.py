@@ -15,13 +15,13 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
 5. ECG: leads into the canonical order (``config.leads``), missing leads zero-filled and
    flagged False in ``channel_mask``; 12 unnamed leads are placed in the Challenge's standard
    order (noted in the metadata); an ECG none of whose leads can be placed (a single ``ECG``
-   channel of an EDF) is skipped with the reason (:func:`biosig_prep.leads.map_ecg_leads`).
+   channel of an EDF) is skipped with the reason (:func:`biosig_prep.dsp.leads.map_ecg_leads`).
    DREAMER's paired ECG keeps its two channels; EEG keeps the file's channels and order.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32,
    with the tail policy (``config.tail``: the last partial window kept, zero-padded, with its
-   ``patch_mask``; see :func:`biosig_prep.windows.plan_windows`).
+   ``patch_mask``; see :func:`biosig_prep.dsp.windows.plan_windows`).
    The anti-aliasing filter is the short one for a signal band-limited to ``h_freq``
-   (:func:`biosig_prep.resample.short_fir`); a rate at which the record gives no window is
+   (:func:`biosig_prep.dsp.resample.short_fir`); a rate at which the record gives no window is
    not resampled at all (its stream is empty).
 7. With int16 storage (``config.encoding``), a window value beyond the integer range of the
    modality's step skips the record with an ``encoding:`` status (never a silent wrap).
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.config import FilterConfig, PrepConfig
-from biosig_prep.filters import apply_filter, check_band, design_filter, resolve_notch
-from biosig_prep.leads import LeadMappingError, map_ecg_leads
-from biosig_prep.qc import (
+from biosig_prep.dsp.filters import apply_filter, check_band, design_filter, resolve_notch
+from biosig_prep.dsp.leads import LeadMappingError, map_ecg_leads
+from biosig_prep.dsp.qc import (
     AMPLITUDE_KEY,
     OK,
     check_amplitude,
@@ -51,11 +51,11 @@ from biosig_prep.qc import (
     flat_leads,
     robust_amplitude,
 )
+from biosig_prep.dsp.resample import resample, resampled_length
+from biosig_prep.dsp.windows import cut_with_tail, plan_windows
 from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
-from biosig_prep.resample import resample, resampled_length
 from biosig_prep.store.codec import codec_for
-from biosig_prep.windows import cut_with_tail, plan_windows
 
 __all__ = ["process_recording", "process_dreamer_trial", "UNITS"]
 

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from biosig_prep.qc import amplitude_lines, source_amplitudes
+from biosig_prep.dsp.qc import amplitude_lines, source_amplitudes
 from biosig_prep.store import STAGING, RawIO, open_raw_store, open_store
 
 __all__ = ["describe_store", "render_text"]

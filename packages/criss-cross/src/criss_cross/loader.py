@@ -4,6 +4,7 @@ decoder in :mod:`biosig_prep.store`. These names stay importable from here."""
 from criss_cross.data import (
     ShardReader,
     SourceInfo,
+    StreamSource,
     ThreadedLoader,
     WindowDataset,
     epoch_pieces,
@@ -14,6 +15,7 @@ from criss_cross.data import (
 
 __all__ = [
     "SourceInfo",
+    "StreamSource",
     "WindowDataset",
     "ShardReader",
     "open_sources",

@@ -15,8 +15,7 @@ from fusion_emotion.config import DIMENSIONS, FUSIONS, FusionConfig
 from fusion_emotion.model import FusionModel
 from fusion_emotion.report import compare_runs, report_path
 from fusion_emotion.train import RunResult, train
-
-__version__ = "0.1.0"
+from fusion_emotion.version import __version__
 
 __all__ = [
     "DIMENSIONS",

@@ -21,7 +21,7 @@ from biosig_prep.convert.plan import (
     _stream_order,
 )
 from biosig_prep.convert.stage import _marker, _run_batch, _short, _spill
-from biosig_prep.leads import stream_channels
+from biosig_prep.dsp.leads import stream_channels
 from biosig_prep.progress import progress_bar
 from biosig_prep.store import (
     LABELS,

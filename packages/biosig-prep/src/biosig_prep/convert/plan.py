@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from biosig_prep import __version__
 from biosig_prep.config import PrepConfig
 from biosig_prep.readers import SourceFile, discover
 from biosig_prep.store import (
@@ -22,6 +21,7 @@ from biosig_prep.store import (
     RawIO,
     WindowCodec,
 )
+from biosig_prep.version import __version__
 
 DEFAULT_BATCH_SIZE = 32  # source files per batch task (a DREAMER file is always alone)
 DEFAULT_PART_BYTES = 32 << 20  # encoded windows per part (in memory, or a spilled file)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from typing import Any
 
-from biosig_prep import __version__
 from biosig_prep.config import PrepConfig
 from biosig_prep.convert.driver import _Driver, _Progress, load_markers
 from biosig_prep.convert.executors import start_executor
@@ -36,6 +35,7 @@ from biosig_prep.store import (
     codec_for,
 )
 from biosig_prep.store.lock import WriterLock
+from biosig_prep.version import __version__
 
 
 def convert(

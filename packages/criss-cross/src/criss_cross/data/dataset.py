@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from criss_cross.data.plan import SourceInfo, _Block, _blocks, epoch_pieces
+from criss_cross.data.plan import StreamSource, _blocks, _ShuffleBlock, epoch_pieces
 
 __all__ = ["WindowDataset", "open_sources"]
 
@@ -20,7 +20,7 @@ def open_sources(
     streams: Sequence[str],
     *,
     storage_options: dict[str, Any] | None = None,
-) -> list[SourceInfo]:
+) -> list[StreamSource]:
     """Every requested stream of every store, through :func:`biosig_prep.open_store`.
 
     A store that lacks one of the streams is fine (a DREAMER store has no ``ecg@500``); a stream
@@ -34,7 +34,7 @@ def open_sources(
     if not streams:
         raise ValueError("no streams given: pass at least one stream, e.g. --stream ecg@500")
     opened = [(str(url), open_store(str(url), storage_options=storage_options)) for url in stores]
-    out: list[SourceInfo] = []
+    out: list[StreamSource] = []
     for name in streams:
         found = False
         for url, store in opened:
@@ -44,7 +44,7 @@ def open_sources(
             s = store.stream(name)
             w = s.windows
             out.append(
-                SourceInfo(
+                StreamSource(
                     url=url,
                     stream=name,
                     n=len(s),
@@ -65,7 +65,7 @@ class _SourceHandle:
     """Per-process open state of a source: its window reader and its whole channel and patch
     masks (small: (N, C) + (N, P) bool, ~2 MB for 88k 12-lead windows; read once)."""
 
-    def __init__(self, info: SourceInfo, fast: bool):
+    def __init__(self, info: StreamSource, fast: bool):
         from biosig_prep import open_store
 
         store = open_store(info.url, storage_options=info.storage_options)
@@ -85,7 +85,7 @@ class WindowDataset(IterableDataset):
 
     Parameters
     ----------
-    sources : list of SourceInfo (see :func:`open_sources`).
+    sources : list of StreamSource (see :func:`open_sources`).
     batch_size : windows per batch on this rank.
     seed : seeds the shard order, the shuffle blocks, nothing else.
     rank, world_size : this process's place in DDP (every rank reads a disjoint part).
@@ -111,7 +111,7 @@ class WindowDataset(IterableDataset):
 
     def __init__(
         self,
-        sources: Sequence[SourceInfo],
+        sources: Sequence[StreamSource],
         *,
         batch_size: int,
         seed: int = 0,
@@ -177,7 +177,7 @@ class WindowDataset(IterableDataset):
             num_workers=num_workers,
         )
 
-    def blocks(self, epoch: int, worker: int = 0, num_workers: int = 1) -> Iterator[_Block]:
+    def blocks(self, epoch: int, worker: int = 0, num_workers: int = 1) -> Iterator[_ShuffleBlock]:
         return _blocks(
             self.sources,
             self.groups,
@@ -206,7 +206,7 @@ class WindowDataset(IterableDataset):
             h = self._handles[s] = _SourceHandle(self.sources[s], self.fast)
         return h
 
-    def _materialise(self, blk: _Block, first: int, carried: dict[int, np.ndarray] | None,
+    def _materialise(self, blk: _ShuffleBlock, first: int, carried: dict[int, np.ndarray] | None,
                      shared: bool) -> tuple[list[torch.Tensor], dict[int, np.ndarray]]:
         """Decode the windows of batches ``first:`` of a block straight into their batch
         tensors (and the carried-over windows into a carry buffer): each window is written
@@ -272,7 +272,7 @@ class WindowDataset(IterableDataset):
                 carry[g][np.isin(pos, fresh[g])] *= scale
         return outs, carry
 
-    def _batch(self, blk: _Block, g: int, pos: np.ndarray, windows: torch.Tensor,
+    def _batch(self, blk: _ShuffleBlock, g: int, pos: np.ndarray, windows: torch.Tensor,
                epoch: int, worker: int) -> dict[str, Any]:
         ids = blk.pools[g][pos]
         mask = np.empty((len(ids), windows.shape[1]), dtype=bool)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SourceInfo", "epoch_pieces", "steps_per_epoch"]
+__all__ = ["StreamSource", "epoch_pieces", "steps_per_epoch"]
 
 # Salts keep the random streams of the plan apart from each other and from the masks.
 _SALT_ORDER = 0x5EED_0001
@@ -23,7 +23,7 @@ _SALT_BLOCK = 0x5EED_0002
 
 
 @dataclass(frozen=True)
-class SourceInfo:
+class StreamSource:
     """One stream of one store, as the loader sees it (picklable; no open handles).
 
     n : number of windows; shard_size : windows per shard (the unit of reading);
@@ -49,7 +49,7 @@ class SourceInfo:
 # --------------------------------------------------------------------------------------------
 
 
-def _units(sources: Sequence[SourceInfo]) -> np.ndarray:
+def _units(sources: Sequence[StreamSource]) -> np.ndarray:
     """All shards of all sources as rows (source, start, stop), in storage order."""
     rows = []
     for s_idx, s in enumerate(sources):
@@ -77,7 +77,7 @@ def _split(pieces: np.ndarray, part: int, n_parts: int) -> np.ndarray:
 
 
 def epoch_pieces(
-    sources: Sequence[SourceInfo],
+    sources: Sequence[StreamSource],
     *,
     seed: int,
     epoch: int,
@@ -99,7 +99,7 @@ def epoch_pieces(
 
 
 @dataclass
-class _Block:
+class _ShuffleBlock:
     """One shuffle block: the pieces to read and the batches cut from (carry + block)."""
 
     pieces: np.ndarray  # (m, 3)
@@ -111,7 +111,7 @@ class _Block:
 
 
 def _blocks(
-    sources: Sequence[SourceInfo],
+    sources: Sequence[StreamSource],
     groups: Sequence[int],
     pieces: np.ndarray,
     *,
@@ -119,7 +119,7 @@ def _blocks(
     shuffle_windows: int,
     drop_last: bool,
     key: Sequence[int],
-) -> Iterator[_Block]:
+) -> Iterator[_ShuffleBlock]:
     """The shuffle blocks of one worker's epoch (pure: ids only, no data)."""
     carry_ids: dict[int, np.ndarray] = {}
     lengths = pieces[:, 2] - pieces[:, 1]
@@ -160,7 +160,7 @@ def _blocks(
                 carry[g] = rest
         order = rng.permutation(len(batches))
         batches = [batches[i] for i in order]
-        yield _Block(blk, pools, n_carried, batches, carry)
+        yield _ShuffleBlock(blk, pools, n_carried, batches, carry)
         carry_ids = {g: pools[g][p] for g, p in carry.items()}
 
 

@@ -1,0 +1,12 @@
+"""Pure numpy/scipy steps on one record's arrays, in the order a record meets them.
+
+- :mod:`.qc`: non-finite values, flat and clipped leads, amplitude plausibility.
+- :mod:`.filters`: band-pass and notch design, zero-phase filtering with even edge padding.
+- :mod:`.leads`: lead names into the canonical 12-lead layout; a stream's channels.
+- :mod:`.resample`: polyphase resampling with a short anti-aliasing FIR per rate pair.
+- :mod:`.windows`: the (C, n_patches, patch_size) window grid and the tail policy.
+
+No I/O: arrays in, arrays and reasons out (``filters`` and ``qc`` take their own section of
+the config). The per-record pipeline that calls them in order is
+:mod:`biosig_prep.processing`.
+"""
