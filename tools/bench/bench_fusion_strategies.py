@@ -1,7 +1,7 @@
 """The cost of ``--fusion all`` against the paper's concat, measured in the same process.
 
 Usage: python tools/bench/bench_fusion_strategies.py OUT_DIR [--subjects 23] [--clips 18]
-       [--clip-seconds 30] [--folds 5] [--epochs 10] [--finetune-steps 6] [--device cpu]
+       [--clip-seconds 30 (0: real durations, the full size)] [--folds 5] [--epochs 10] [--finetune-steps 6] [--device cpu]
 
 1. Frozen protocol: a synthetic DREAMER store (planted effects) is converted once; then
    ``fusion-emotion train --freeze-encoders`` runs twice from scratch, with CBraMod-size
@@ -39,7 +39,8 @@ def frozen(out: Path, args) -> dict:
     store = out / "dreamer.zarr"
     if not store.exists():
         mat = out / "dreamer.mat"
-        write_dreamer_mat(mat, n_subjects=args.subjects, n_clips=args.clips, clip_seconds=args.clip_seconds,
+        write_dreamer_mat(mat, n_subjects=args.subjects, n_clips=args.clips,
+                          clip_seconds=args.clip_seconds or None,  # 0: the real durations
                           baseline_seconds=2.0, seed=0)
         convert([mat], store, fmt="dreamer", workers=0, progress=False)
         mat.unlink()
@@ -109,7 +110,8 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--subjects", type=int, default=23)
     ap.add_argument("--clips", type=int, default=18)
-    ap.add_argument("--clip-seconds", type=float, default=30.0)
+    ap.add_argument("--clip-seconds", type=float, default=30.0,
+                    help="seconds per clip; 0 = DREAMER's real durations (65-393 s): full size")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--finetune-steps", type=int, default=6)
