@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -85,3 +86,19 @@ def test_hashes_are_stable(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_versions_come_from_each_pyproject():
+    import tomllib
+
+    import biosig_prep
+    import criss_cross
+    import fusion_emotion
+    from biosig_prep.util import installed_version
+
+    root = Path(__file__).resolve().parents[2] / "packages"
+    for name, mod in (("biosig-prep", biosig_prep), ("criss-cross", criss_cross),
+                      ("fusion-emotion", fusion_emotion)):
+        written = tomllib.loads((root / name / "pyproject.toml").read_text())["project"]
+        assert mod.__version__ == written["version"], name
+    assert installed_version("no-such-distribution-here") == "0+unknown"

@@ -1,13 +1,7 @@
-"""The installed version of criss-cross, from the package metadata (pyproject.toml is the one
-place it is written)."""
+"""The installed version of criss-cross (pyproject.toml is the one place it is written)."""
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+from biosig_prep.util.version import installed_version
 
 __all__ = ["__version__"]
 
-try:
-    __version__ = version("criss-cross")
-except PackageNotFoundError:  # pragma: no cover - run from a source tree that is not installed
-    __version__ = "0+unknown"
+__version__ = installed_version("criss-cross")

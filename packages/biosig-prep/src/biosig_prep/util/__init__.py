@@ -1,5 +1,5 @@
 """Small helpers every package of the monorepo shares (no torch): atomic file writes,
-config-file reading, validation messages and content hashes. One place for each rule."""
+config-file reading, validation messages, content hashes and installed versions. One place for each rule."""
 
 from biosig_prep.util.configfile import ConfigFileError, read_mapping
 from biosig_prep.util.files import (
@@ -10,6 +10,7 @@ from biosig_prep.util.files import (
 )
 from biosig_prep.util.hashing import file_sha256, sha256_json
 from biosig_prep.util.messages import validation_lines
+from biosig_prep.util.version import installed_version
 
 __all__ = [
     "ConfigFileError",
@@ -21,4 +22,5 @@ __all__ = [
     "file_sha256",
     "sha256_json",
     "validation_lines",
+    "installed_version",
 ]
