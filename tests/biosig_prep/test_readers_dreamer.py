@@ -124,6 +124,22 @@ def test_ecg_scale(tiny):
                                0.5 * written["ecg"][(0, 0)].T / SHIMMER_ECG_MV_PER_COUNT)
 
 
+def test_reading_trials_again_gives_the_same_values(tiny):
+    """The counts -> mV scaling works on a copy: a second pass over the same opened file is
+    not scaled twice (loadmat's Fortran-ordered arrays made the transpose a view)."""
+    path, written = tiny
+    data = read_dreamer(path)
+    first = [(t.ecg.signals.copy(), t.ecg_baseline.signals.copy(), t.eeg.signals.copy())
+             for t in data.trials()]
+    again = list(data.trials())
+    for (ecg, ecg_b, eeg), t in zip(first, again, strict=True):
+        np.testing.assert_array_equal(t.ecg.signals, ecg)
+        np.testing.assert_array_equal(t.ecg_baseline.signals, ecg_b)
+        np.testing.assert_array_equal(t.eeg.signals, eeg)
+    np.testing.assert_allclose(again[0].ecg.signals, written["ecg"][(0, 0)].T, rtol=1e-12,
+                               atol=1e-15)
+
+
 def test_discover_finds_dreamer_and_ignores_unrelated_mat(tiny, tmp_path):
     path, _ = tiny
     assert is_dreamer_mat(path)

@@ -103,7 +103,8 @@ def _text(obj: Any) -> str:
 
 
 def _signal(obj: Any, n_channels: int, path: Path, where: str) -> np.ndarray:
-    """A (samples x channels) matrix as float64 (channels, samples)."""
+    """A (samples x channels) matrix as float64 (channels, samples): always a new array, never
+    a view of the loaded file (a trial's signals are scaled and edited in place)."""
     arr = np.asarray(obj)
     if arr.dtype == object and arr.size == 1:
         arr = np.asarray(arr.item())
@@ -115,7 +116,7 @@ def _signal(obj: Any, n_channels: int, path: Path, where: str) -> np.ndarray:
         raise ReadError(path, f"{where} has shape {arr.shape}, expected (samples, {n_channels})")
     if arr.shape[1] != n_channels:  # stored channels x samples
         arr = arr.T
-    return np.ascontiguousarray(arr.T, dtype=np.float64)
+    return np.array(arr.T, dtype=np.float64, order="C", copy=True)
 
 
 def _has(obj: Any, name: str) -> bool:
