@@ -59,3 +59,18 @@ def test_embed_cli(run_dir, cinc_store, tmp_path):
     res = CliRunner().invoke(app, [*args[:-3], "--out", str(tmp_path / "x.zarr"), "--stream",
                                    "ecg@500"])
     assert res.exit_code == 1 and "no stream" in res.output
+
+
+def test_embed_reports_a_missing_shard(run_dir, cinc_store, tmp_path):
+    """embed reads through the store's own reader: a deleted shard is an error naming the
+    stream and shard, not windows of zeros embedded into a store marked complete."""
+    import shutil
+
+    from biosig_prep.store import DamagedShardError
+
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(cinc_store, store)
+    shards = sorted((store / "ecg@200" / "windows" / "c").iterdir())
+    shutil.rmtree(shards[0]) if shards[0].is_dir() else shards[0].unlink()
+    with pytest.raises(DamagedShardError, match=r"ecg@200.*shard 0"):
+        embed_store(run_dir, str(store), "ecg@200", tmp_path / "e.zarr", pool="all")

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from biosig_prep.store import ShardReader
 from criss_cross.runtime import resolve_device
 
 __all__ = ["embed_store", "read_embeddings", "resolve_checkpoint", "EMBEDDINGS_SCHEMA"]
@@ -111,13 +110,13 @@ def embed_store(
                                 dtype=a.dtype)
         arr[:] = a
     masks = np.asarray(src.channel_mask[:], dtype=bool)
-    patch_masks = _patch_masks(src, n, p)
+    patch_masks = src.patch_masks()
     if getattr(src, "patch_mask", None) is not None:
         arr = root.create_array("patch_mask", shape=patch_masks.shape,
                                 chunks=(max(1, n), p), dtype=bool)
         arr[:] = patch_masks
 
-    reader = ShardReader(src.windows)
+    reader = src.reader()  # the store's own reader: manifest and generation checks
     bar = None
     if progress:
         from rich.progress import Progress
@@ -143,15 +142,6 @@ def embed_store(
             bar.stop()
     root.attrs["complete"] = True
     return out
-
-
-def _patch_masks(src: Any, n: int, p: int) -> np.ndarray:
-    """(N, P) bool, True where a patch holds real samples: the stream's ``patch_mask`` (store
-    schema 2), all True for a stream without one."""
-    arr = getattr(src, "patch_mask", None)
-    if arr is None:
-        return np.ones((n, p), dtype=bool)
-    return np.asarray(arr[:], dtype=bool)
 
 
 def read_embeddings(path: str | Path) -> dict[str, Any]:
