@@ -218,3 +218,13 @@ def test_stream_read_gives_the_contract_keys(small_store, tmp_path):
     assert out["windows"].dtype == np.float32 and out["patch_mask"].shape == (4, 10)
     attrs = json.loads((dst / "ecg@500" / "zarr.json").read_text())["attributes"]
     assert attrs["encoding"]["dtype"] == "int16" and attrs["tail"]["policy"] == "pad"
+
+
+def test_empty_ranges_read_as_empty_arrays(small_store, tmp_path):
+    dst = _fresh(small_store, tmp_path)
+    stream = open_store(dst).stream("ecg@500")
+    reader = stream.reader()
+    assert reader.read(3, 3).shape == (0, *reader.row_shape)
+    assert reader.take(np.array([], dtype=np.int64)).shape == (0, *reader.row_shape)
+    out = stream.read(2, 2)
+    assert out["windows"].shape == (0, *reader.row_shape) and out["patch_mask"].shape == (0, 10)

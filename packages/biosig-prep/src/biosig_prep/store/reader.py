@@ -85,6 +85,8 @@ class ShardReader:
         out = np.empty((len(rows), *self.row_shape), dtype=np.float32)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
             raise IndexError(f"rows out of range for {self.n} windows")
+        if not len(rows):
+            return out
         flat = out.reshape(len(rows), -1).view(np.uint8)
         self.read_rows(rows.tolist(), list(flat))
         return out
@@ -96,6 +98,8 @@ class ShardReader:
         for (start, stop), out in zip(ranges, outs, strict=True):
             if not 0 <= start <= stop <= self.n:
                 raise IndexError(f"rows {start}:{stop} out of range for {self.n} windows")
+            if stop == start:  # an empty range (an empty stream) reads nothing
+                continue
             rows += range(start, stop)
             dests += list(out.reshape(stop - start, -1).view(np.uint8))
         self.read_rows(rows, dests)
