@@ -127,6 +127,26 @@ def test_pretrain_run_folder_resolves_to_its_latest_checkpoint(tmp_path):
     assert resolve_weights(tmp_path / "pretrain")[1] == ckdir / "step_00000300" / "model.safetensors"
 
 
+def test_hub_folder_loads_with_its_own_config_and_scale(tmp_path):
+    """A `criss-cross export` folder loads as what it is (architecture and input_scale from its
+    config.json), whether the folder or its model.safetensors is named; it used to be refused
+    (folder) or read as CBraMod tensors at the default size and scale (file)."""
+    from criss_cross import CrissCrossEncoder, EncoderConfig, save_pretrained
+
+    torch.manual_seed(0)
+    model = CrissCrossEncoder(EncoderConfig(**SMALL, input_scale=0.5)).eval()
+    folder = save_pretrained(model, tmp_path / "hub")
+    x = torch.randn(2, 12, 3, 200)
+    with torch.no_grad():
+        ref = model.forward_features(x)
+    for path in (folder, folder / "model.safetensors"):
+        enc = load_encoder("ecg", path, FusionConfig())
+        assert enc.source == "hub" and enc.input_scale == 0.5
+        assert enc.config["n_layers"] == 1 and enc.config["dim_feedforward"] == 64
+        with torch.no_grad():
+            assert torch.equal(enc.model.eval().forward_features(x), ref)
+
+
 def test_official_state_dict_loads(tmp_path):
     from criss_cross import CrissCrossEncoder
 

@@ -8,6 +8,9 @@ Weights, recognised by the file:
 - ``NAME.safetensors`` with its ``NAME.json`` (or ``NAME`` alone): our own checkpoint written by
   :func:`criss_cross.save_checkpoint`, through :func:`criss_cross.load_checkpoint`. A
   ``.safetensors`` without our JSON is read as official CBraMod tensors.
+- A Hugging Face Hub-format folder (``config.json`` + ``model.safetensors``, written by
+  ``criss-cross export`` / :func:`criss_cross.save_pretrained`), or its ``model.safetensors``:
+  through :func:`criss_cross.from_pretrained` (architecture and ``input_scale`` from its config).
 - A directory, e.g. a ``criss-cross pretrain`` run folder: the checkpoint its
   ``checkpoints/latest`` names, else the newest checkpoint found inside.
 - None: a randomly initialised encoder (seeded by ``init_seed``), with a loud warning that also
@@ -43,7 +46,8 @@ _CBRAMOD_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 class LoadedEncoder:
     """An encoder and where it came from.
 
-    source : "cbramod" (official ``.pth``), "checkpoint" (ours) or "random-init".
+    source : "cbramod" (official ``.pth``), "checkpoint" (ours), "hub" (a Hub-format folder) or
+        "random-init".
     fingerprint : sha256 of the weights file, or a description of the random init; the frozen
         mode's embedding cache is keyed by it.
     """
@@ -107,8 +111,16 @@ def _checkpoint_in_dir(folder: Path) -> Path:
 
 
 def resolve_weights(path: str | Path) -> tuple[str, Path]:
-    """(kind, file) for a weights path: kind "cbramod" or "checkpoint" (see the module docstring)."""
+    """(kind, file) for a weights path: kind "cbramod", "hub" or "checkpoint" (see the module
+    docstring)."""
+    from criss_cross.hub import is_hub_folder
+
     p = Path(path)
+    if p.is_dir() and is_hub_folder(p):
+        return "hub", p / "model.safetensors"
+    if p.name == "model.safetensors" and p.is_file() and is_hub_folder(p.parent) \
+            and not _is_own_checkpoint(p):
+        return "hub", p  # without this it would be read as CBraMod's tensors at default size
     if p.is_dir():
         return "checkpoint", _checkpoint_in_dir(p)
     if p.suffix in _CBRAMOD_SUFFIXES:
@@ -159,7 +171,8 @@ def load_encoder(modality: str, weights: str | Path | None, config: FusionConfig
         enc_cfg = criss_cross.EncoderConfig(proj_out=False, input_scale=scale)
         model = criss_cross.load_cbramod_checkpoint(str(file), enc_cfg)
     else:
-        model = criss_cross.load_checkpoint(file)
+        model = (criss_cross.from_pretrained(file.parent) if kind == "hub"
+                 else criss_cross.load_checkpoint(file))
         scale = explicit or model.config.input_scale
         # the reconstruction head is not used here; keep the config truthful about the scale
         model.reset_head(None)
