@@ -99,6 +99,10 @@ def test_map_ecg_leads_rules():
     assert map_ecg_leads(["II", "I"])[0][:3] == [1, 0, None]
     found, note = map_ecg_leads([f"ch{i}" for i in range(1, 13)])
     assert found == list(range(12)) and note == UNNAMED_NOTE
+    # a reordered or shorter lead layout still takes each unnamed lead from its standard slot
+    unnamed = [f"ch{i}" for i in range(1, 13)]
+    assert map_ecg_leads(unnamed, ["V1", "I", "aVR"]) == ([6, 0, 3], UNNAMED_NOTE)
+    assert map_ecg_leads(unnamed, ["II", "X9"]) == ([1, None], UNNAMED_NOTE)
     with pytest.raises(LeadMappingError, match="match none"):
         map_ecg_leads(["ch1", "ch2"])  # unnamed, but not 12: no standard order to use
     with pytest.raises(LeadMappingError, match=r"\['ECG'\]"):

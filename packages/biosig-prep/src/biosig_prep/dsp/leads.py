@@ -100,19 +100,22 @@ def map_ecg_leads(channels: Sequence[str], order: Sequence[str] = CANONICAL_LEAD
     """Where each lead of ``order`` comes from in a record with ``channels``.
 
     Returns ``(found, note)``: ``found[k]`` is the record's row for ``order[k]`` (None: missing,
-    zero-filled); ``note`` is None, or :data:`UNNAMED_NOTE` when ``len(order)`` unnamed leads
-    were placed by position (the Challenge's standard order). Raises
-    :class:`LeadMappingError` when no lead can be placed.
+    zero-filled); ``note`` is None, or :data:`UNNAMED_NOTE` when 12 unnamed leads were placed
+    by position: position i holds ``CANONICAL_LEADS[i]`` (the Challenge's standard order),
+    whatever ``order`` asks for. Raises :class:`LeadMappingError` when no lead can be placed.
     """
     found = match_leads(channels, order)
     if any(i is not None for i in found):
         return found, None
-    if len(channels) == len(order) and all(is_unnamed(c) for c in channels):
-        return list(range(len(order))), UNNAMED_NOTE
+    standard = list(CANONICAL_LEADS)
+    if len(channels) == len(standard) and all(is_unnamed(c) for c in channels):
+        placed = [standard.index(name) if name in standard else None for name in order]
+        if any(i is not None for i in placed):
+            return placed, UNNAMED_NOTE
     shown = list(channels) if len(channels) <= 4 else [*channels[:3], "..."]
     raise LeadMappingError(
         f"leads: {len(channels)} lead(s) {shown} match none of {', '.join(order)} "
-        f"(and are not {len(order)} unnamed leads in the standard order)")
+        f"(and are not {len(standard)} unnamed leads in the standard order)")
 
 
 def stream_channels(modality: str, record_channels: Sequence[str],
