@@ -15,7 +15,7 @@ from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder
 from criss_cross.probe import ProbeConfig, run_probe
 from criss_cross.probe.challenge import macro_auroc
-from criss_cross.probe.data import pooled_embeddings
+from criss_cross.probe.data import cache_key, pooled_embeddings
 from criss_cross.probe.train import finetune, fit_linear_probe, group_split, predict_linear
 
 TINY = {"d_model": 50, "patch_size": 50, "n_heads": 2, "n_layers": 2, "dim_feedforward": 100}
@@ -145,3 +145,11 @@ def test_a_trained_encoder_beats_a_random_one_on_a_planted_task():
     assert losses[-1] < losses[0]
     print(f"planted task AUROC: trained {auroc_trained:.3f}, random init {auroc_random:.3f}")
     assert auroc_trained >= 0.9 and auroc_trained > auroc_random, (auroc_trained, auroc_random)
+
+
+def test_cache_key_changes_with_the_store_generation():
+    """A store converted again at the same URL (new generation) never reuses old embeddings."""
+    model = CrissCrossEncoder(EncoderConfig(**TINY))
+    a = cache_key(model, "s.zarr", "ecg@200", 10, False, generation="g1")
+    assert a == cache_key(model, "s.zarr", "ecg@200", 10, False, generation="g1")
+    assert a != cache_key(model, "s.zarr", "ecg@200", 10, False, generation="g2")

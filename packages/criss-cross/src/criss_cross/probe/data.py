@@ -107,26 +107,30 @@ def model_digest(model: torch.nn.Module) -> str:
 
 
 def cache_key(model: torch.nn.Module, store_url: str, stream: str, n_windows: int,
-              bf16: bool) -> str:
+              bf16: bool, generation: str = "") -> str:
+    """The cache file's key: weights, store (URL and generation: a store converted again at the
+    same URL is a new one), stream, window count, precision and pooling."""
     doc = {"model": model_digest(model), "store": str(store_url), "stream": stream,
-           "n": int(n_windows), "bf16": bool(bf16), "pool": "valid-channels-and-patches"}
+           "n": int(n_windows), "bf16": bool(bf16), "pool": "valid-channels-and-patches",
+           "generation": str(generation)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def embed_stream(model: torch.nn.Module, stream, *, store_url: str, cache_dir: str | Path | None,
                  batch_size: int = 64, device: torch.device | str = "cpu",
-                 bf16: bool = False) -> tuple[dict[str, np.ndarray], bool]:
+                 bf16: bool = False, generation: str = "") -> tuple[dict[str, np.ndarray], bool]:
     """Pooled embeddings (N, D) of every window of ``stream`` with their ``record`` rows.
 
     Returns ``({"embeddings", "record"}, cached)``; ``cached`` is True when the result came
-    from ``cache_dir`` (same weights, store, stream and precision) and no window was embedded.
+    from ``cache_dir`` (same weights, store and ``generation`` (:attr:`Store.generation`),
+    stream and precision) and no window was embedded.
     """
     from biosig_prep.util import atomic_write_bytes
 
     n = len(stream)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"embeddings-{cache_key(model, store_url, stream.name, n, bf16)}.npz"
+        path = Path(cache_dir) / f"embeddings-{cache_key(model, store_url, stream.name, n, bf16, generation)}.npz"
         if path.is_file():
             with np.load(path) as z:
                 return {"embeddings": z["embeddings"], "record": z["record"]}, True
