@@ -10,8 +10,8 @@ from scipy.io.matlab import mat_struct
 
 from biosig_prep import convert, open_store
 from biosig_prep.config import PrepConfig
+from biosig_prep.datasets.dreamer import read_dreamer
 from biosig_prep.processing import process_dreamer_trial
-from biosig_prep.readers.dreamer import read_dreamer
 from biosig_prep.synth.dreamer import write_dreamer_mat
 
 

@@ -12,8 +12,8 @@ import scipy.io
 
 from biosig_prep import convert, open_store
 from biosig_prep.config import DreamerConfig, EncodingConfig, PrepConfig, QCConfig
+from biosig_prep.datasets.dreamer import SHIMMER_ECG_MV_PER_COUNT
 from biosig_prep.dsp.qc import amplitude_flag, robust_amplitude
-from biosig_prep.readers.dreamer import SHIMMER_ECG_MV_PER_COUNT
 from biosig_prep.summary import describe_store, render_text
 from biosig_prep.synth.dreamer import write_dreamer_mat
 

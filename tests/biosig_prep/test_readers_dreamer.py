@@ -10,14 +10,14 @@ import pytest
 import scipy.io
 
 from biosig_prep.config import DreamerConfig, PrepConfig
-from biosig_prep.processing import process_dreamer_trial
-from biosig_prep.readers import ReadError, SourceFile, discover, read_source
-from biosig_prep.readers.dreamer import (
+from biosig_prep.datasets.dreamer import (
     DREAMER_ELECTRODES,
     SHIMMER_ECG_MV_PER_COUNT,
     is_dreamer_mat,
     read_dreamer,
 )
+from biosig_prep.processing import process_dreamer_trial
+from biosig_prep.readers import ReadError, SourceFile, discover, read_source
 
 EEG_FS, ECG_FS = 128, 256
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.config import FilterConfig, PrepConfig
+from biosig_prep.datasets.dreamer import DreamerTrial
 from biosig_prep.dsp.filters import apply_filter, check_band, design_filter, resolve_notch
 from biosig_prep.dsp.leads import LeadMappingError, map_ecg_leads
 from biosig_prep.dsp.qc import (
@@ -53,7 +54,6 @@ from biosig_prep.dsp.qc import (
 )
 from biosig_prep.dsp.resample import resample, resampled_length
 from biosig_prep.dsp.windows import cut_with_tail, plan_windows
-from biosig_prep.readers.dreamer import DreamerTrial
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
 from biosig_prep.store.codec import codec_for
 

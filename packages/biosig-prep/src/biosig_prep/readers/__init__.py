@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from biosig_prep.datasets.dreamer import DreamerData, DreamerTrial, read_dreamer
+from biosig_prep.errors import ReadError
 from biosig_prep.readers.discover import FORMATS, SUFFIX_FORMATS, SourceFile, discover
 from biosig_prep.readers.edf_reader import read_edf
-from biosig_prep.readers.errors import ReadError
 from biosig_prep.readers.wfdb_reader import read_wfdb
 from biosig_prep.recording import Recording
 

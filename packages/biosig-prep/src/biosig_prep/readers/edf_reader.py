@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from biosig_prep.readers.errors import ReadError
+from biosig_prep.errors import ReadError
 from biosig_prep.recording import Recording
 
 __all__ = ["EDF_SUFFIXES", "read_edf", "is_ecg_channel"]

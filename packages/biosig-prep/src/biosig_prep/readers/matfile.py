@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosig_prep.readers.errors import ReadError
+from biosig_prep.errors import ReadError
 
 __all__ = ["read_mat_matrix", "mat_version"]
 

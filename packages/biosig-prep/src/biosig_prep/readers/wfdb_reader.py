@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from biosig_prep.readers.errors import ReadError
+from biosig_prep.errors import ReadError
 from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.recording import Recording
 from biosig_prep.sources import challenge_source
