@@ -211,7 +211,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         d, half, heads = config.d_model, config.d_model // 2, config.n_heads // 2
-        self.half = half
+        self.half = half  # type: ignore[method-assign, assignment]  # shadows nn.Module.half
         self.self_attn_s = AxialAttention(half, heads, axis=1, dropout=config.dropout)
         self.self_attn_t = AxialAttention(half, heads, axis=2, dropout=config.dropout)
         self.linear1 = nn.Linear(d, config.dim_feedforward)

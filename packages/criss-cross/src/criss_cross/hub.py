@@ -83,8 +83,9 @@ def resolve_hub_files(
 
     from criss_cross import __version__
 
-    kw = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-              token=token, library_name="criss-cross", library_version=__version__)
+    kw: dict[str, Any] = dict(revision=revision, cache_dir=cache_dir,
+                              local_files_only=local_files_only, token=token,
+                              library_name="criss-cross", library_version=__version__)
     try:
         files = [Path(hf_hub_download(str(model_id), name, **kw))
                  for name in (CONFIG_NAME, WEIGHTS_NAME)]
@@ -133,7 +134,8 @@ def from_pretrained(
     doc = read_hub_config(config_path)
     model = CrissCrossEncoder(EncoderConfig.model_validate(doc["encoder"]))
     load_state_dict_strict(model, load_file(str(weights_path)))
-    model.hub_config = doc
+    # nn.Module's stubs type every undeclared attribute as Tensor | Module
+    model.hub_config = doc  # type: ignore[assignment]
     return model.eval()
 
 

@@ -19,7 +19,7 @@ one), for a trainer to log.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -75,10 +75,10 @@ def _term(per_patch: Tensor, select: Tensor) -> tuple[Tensor, Tensor]:
 
 def _combine(values: dict[str, Tensor], weights: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted mean of ``values`` with ``weights`` renormalised to sum to 1 (0 if all are 0)."""
-    norm = sum(weights.values())
+    norm = cast(Tensor, sum(weights.values()))
     scale = torch.where(norm > 0, 1.0 / norm.clamp_min(1e-12), torch.zeros_like(norm))
     eff = {k: w * scale for k, w in weights.items()}
-    return sum(eff[k] * values[k] for k in values), eff
+    return cast(Tensor, sum(eff[k] * values[k] for k in values)), eff
 
 
 class MaskedReconstructionLoss(nn.Module):

@@ -52,6 +52,14 @@ def row_fusion(row: str) -> str | None:
     return row[len("fusion-"):] if row.startswith("fusion-") else None
 
 
+def _default_modalities() -> list[Literal["eeg", "ecg"]]:
+    return ["eeg", "ecg"]
+
+
+def _default_fusion() -> list[Literal["concat", "late", "gated", "cross-attention"]]:
+    return ["concat"]
+
+
 class FusionConfig(BaseModel):
     """Everything that decides a fusion run (weights paths are given to ``train`` separately).
 
@@ -91,10 +99,10 @@ class FusionConfig(BaseModel):
     threshold: int = Field(3, description="High = rating >= threshold")
 
     # model
-    modalities: list[Literal["eeg", "ecg"]] = Field(default_factory=lambda: ["eeg", "ecg"])
+    modalities: list[Literal["eeg", "ecg"]] = Field(default_factory=_default_modalities)
     pool: Literal["flatten", "mean"] = "flatten"
     fusion: list[Literal["concat", "late", "gated", "cross-attention"]] = Field(
-        default_factory=lambda: ["concat"], description='strategies, or "all"'
+        default_factory=_default_fusion, description='strategies, or "all"'
     )
     head_hidden: int = Field(200, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)

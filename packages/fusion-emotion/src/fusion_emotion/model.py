@@ -18,7 +18,7 @@ With ``encoders=None`` the model is "heads only": its inputs are the channel-poo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,12 @@ from fusion_emotion.strategies import FusionHeads, reset_linear
 from fusion_emotion.strategies.base import Dropout, SeededDropout, mlp
 
 __all__ = ["pool_channels", "pool_patches", "Dropout", "BinaryHeads", "FusionModel", "feature_dim"]
+
+
+class _FeatureEncoder(Protocol):
+    """What FusionModel needs of an encoder: ``forward_features(x) -> (B, C, P, D)``."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class BinaryHeads(nn.Module):
@@ -107,7 +113,8 @@ class FusionModel(nn.Module):
             x = inputs[m]
             if self.encoders is not None:
                 mask = None if channel_mask is None else channel_mask.get(m)
-                x = pool_channels(self.encoders[m].forward_features(x), mask)
+                encoder = cast(_FeatureEncoder, self.encoders[m])
+                x = pool_channels(encoder.forward_features(x), mask)
             out[m] = x
         return out
 

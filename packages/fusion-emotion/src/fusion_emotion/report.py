@@ -96,7 +96,8 @@ def _load_results(rundir: RunDir, config: FusionConfig) -> dict[str, list[dict]]
 def _summarise(results: dict[str, list[dict]], seeds: list[int], several: bool) -> dict:
     rows: dict[str, Any] = {}
     for row, res in results.items():
-        per_subject, pooled = {}, {}
+        per_subject: dict[str, dict[str, Any]] = {}
+        pooled: dict[str, dict[str, Any]] = {}
         for dim in DIMENSIONS:
             per_subject[dim] = {
                 m: mean_std(r["metrics"][dim]["subject"][m] for r in res) for m in METRICS

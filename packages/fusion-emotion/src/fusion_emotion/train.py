@@ -70,10 +70,17 @@ class _Bars:
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         if self._p is None:
-            return lambda n=1: None
+            def nothing(n: int = 1) -> None:
+                return None
+
+            return nothing
         tid = self._p.add_task(description, total=total)
         p = self._p
-        return lambda n=1: p.advance(tid, n)
+
+        def advance(n: int = 1) -> None:
+            p.advance(tid, n)
+
+        return advance
 
 
 def _say(msg: str, *, loud: bool = False, enabled: bool = True) -> None:
@@ -127,7 +134,8 @@ def train(
 
     data = open_dreamer(store, {m: cfg.stream(m) for m in cfg.modalities}, allow_incomplete=allow_incomplete)
     weights = {"eeg": eeg_weights, "ecg": ecg_weights}
-    encoders = {m: load_encoder(m, weights[m], cfg) for m in cfg.modalities}
+    encoders: dict[str, LoadedEncoder] = {m: load_encoder(m, weights[m], cfg)
+                                          for m in cfg.modalities}
     warnings = [e.warning for e in encoders.values() if e.warning]
     for w in warnings:
         _say(w, loud=True)

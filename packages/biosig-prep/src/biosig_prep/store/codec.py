@@ -24,7 +24,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -89,7 +89,9 @@ class WindowCodec:
     def zarr_codec(self):
         from zarr.codecs import BloscCodec
 
-        return BloscCodec(cname=self.cname, clevel=self.clevel, shuffle=self.blosc_shuffle,
+        # zarr's BloscCodec parses the str names; its signature lists the literal names only
+        return BloscCodec(cname=self.cname, clevel=self.clevel,  # type: ignore[arg-type]
+                          shuffle=self.blosc_shuffle,  # type: ignore[arg-type]
                           typesize=self.itemsize, blocksize=0)
 
     def max_abs_error(self, max_abs: float | None = None) -> float:
@@ -97,6 +99,7 @@ class WindowCodec:
         plus the float32 rounding of ``x * scale`` and of the decoded value."""
         if self.dtype == "float32":
             return 0.0
+        assert self.step is not None  # int16 has a positive step (__post_init__)
         top = (max_abs if max_abs is not None else _INT_MAX[self.dtype] * self.step)
         return float(self.step / 2 + 2 * top * 2.0**-23)
 
@@ -105,7 +108,7 @@ class WindowCodec:
         return {"dtype": self.dtype, "step": self.step, "scale": self.scale if self.step else None,
                 "units": units, "max_abs_error": self.max_abs_error(),
                 "range": (None if self.dtype == "float32"
-                          else _INT_MAX[self.dtype] * float(self.step)),
+                          else _INT_MAX[self.dtype] * float(cast(float, self.step))),
                 "compressor": {"cname": self.cname, "clevel": self.clevel,
                                "shuffle": self.blosc_shuffle}}
 
@@ -128,6 +131,7 @@ class WindowCodec:
         x = np.asarray(windows, dtype="<f4")
         q = np.around(x * self.scale)  # float32, as numcodecs computes it
         limit = _INT_MAX[self.dtype]
+        assert self.step is not None  # int16 (the only integer dtype) has a positive step
         if q.size and (float(q.max()) > limit or float(q.min()) < -limit - 1
                        or not np.isfinite(q).all()):
             worst = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else math.inf
@@ -348,4 +352,4 @@ class ShardDecoder:
                 elif self.offset:
                     out[...] = scratch / self.scale + self.offset
                 else:
-                    np.divide(scratch, self.scale, out=out, casting="same_kind")
+                    np.divide(scratch, cast(float, self.scale), out=out, casting="same_kind")

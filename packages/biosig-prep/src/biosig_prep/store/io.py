@@ -17,10 +17,13 @@ import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import zarr
 from zarr.storage import FsspecStore, LocalStore
+
+if TYPE_CHECKING:
+    import zarr.abc.store
 
 try:  # zarr internals: the event loop and the buffer prototype of its store API
     from zarr.abc.store import RangeByteRequest
@@ -88,7 +91,7 @@ class _FsspecIO:
         try:
             if start is None:
                 return self.fs.cat_file(self.path(key))
-            return self.fs.cat_file(self.path(key), start=int(start), end=int(stop))
+            return self.fs.cat_file(self.path(key), start=int(start), end=int(cast(int, stop)))
         except (FileNotFoundError, IsADirectoryError):
             return None
 
@@ -142,7 +145,7 @@ class RawIO:
 
     def put(self, key: str, data: bytes | bytearray | memoryview | Sequence[Any]) -> None:
         """Write one object; ``data`` is bytes-like or a list of bytes-like pieces."""
-        pieces = data if isinstance(data, (list, tuple)) else [data]
+        pieces: Sequence[Any] = data if isinstance(data, (list, tuple)) else [data]
         if self._root is not None:
             path = self._root / key
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
@@ -166,6 +169,7 @@ class RawIO:
         if self._fs is not None:
             self._fs.put(key, blob)
             return
+        assert self._proto is not None  # neither local nor fsspec: zarr's store API is in use
         sync(self.store.set(key, self._proto.buffer.from_bytes(blob)))
 
     def get(self, key: str, start: int | None = None, stop: int | None = None) -> bytes | None:
@@ -176,12 +180,13 @@ class RawIO:
                     if start is None:
                         return f.read()
                     f.seek(int(start))
-                    return f.read(int(stop) - int(start))
+                    return f.read(int(cast(int, stop)) - int(start))
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
         if self._fs is not None:
             return self._fs.get(key, start, stop)
-        rng = None if start is None else RangeByteRequest(int(start), int(stop))
+        assert self._proto is not None  # neither local nor fsspec: zarr's store API is in use
+        rng = None if start is None else RangeByteRequest(int(start), int(cast(int, stop)))
         buf = sync(self.store.get(key, prototype=self._proto, byte_range=rng))
         return None if buf is None else buf.to_bytes()
 
@@ -191,8 +196,11 @@ class RawIO:
             return [self.get(k) for k in keys]
         import asyncio
 
+        proto = self._proto
+        assert proto is not None  # neither local nor fsspec: zarr's store API is in use
+
         async def get_all():
-            return await asyncio.gather(*(self.store.get(k, prototype=self._proto)
+            return await asyncio.gather(*(self.store.get(k, prototype=proto)
                                           for k in keys))
 
         return [None if b is None else b.to_bytes() for b in sync(get_all())]

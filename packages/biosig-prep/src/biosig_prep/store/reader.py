@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import zarr
@@ -135,6 +135,7 @@ class ShardReader:
             if self.check is not None:
                 self.check()
             return
+        assert self.io is not None  # a decoder exists only for fast reads, which set io
         blobs = self.io.get_many(self.shard_keys(shards))
         for j, blob in zip(shards, blobs, strict=True):
             local, ds = by_shard[j]
@@ -152,7 +153,7 @@ class Stream:
     def __init__(self, store: Store, group: zarr.Group) -> None:
         self._store = store
         self._group = group
-        attrs = dict(group.attrs)
+        attrs: dict[str, Any] = dict(group.attrs)
         self.attrs = attrs
         self.name: str = group.basename
         self.modality: str = str(attrs["modality"])
@@ -162,12 +163,12 @@ class Stream:
         self.encoding: dict[str, Any] = dict(attrs.get("encoding") or {})
         self.tail: dict[str, Any] = dict(attrs.get("tail") or {})
         with quiet():
-            self.windows: zarr.Array = group["windows"]
-            self.record: zarr.Array = group["record"]
-            self.start: zarr.Array = group["start"]
-            self.channel_mask: zarr.Array = group["channel_mask"]
-            self.patch_mask: zarr.Array | None = (group["patch_mask"] if "patch_mask" in group
-                                                  else None)
+            self.windows = cast(zarr.Array, group["windows"])
+            self.record = cast(zarr.Array, group["record"])
+            self.start = cast(zarr.Array, group["start"])
+            self.channel_mask = cast(zarr.Array, group["channel_mask"])
+            self.patch_mask = (cast(zarr.Array, group["patch_mask"]) if "patch_mask" in group
+                               else None)
         self._reader: ShardReader | None = None
 
     @property
@@ -224,10 +225,10 @@ class Stream:
             raise IndexError(f"{self.name}: start {start} is after stop {stop} (length {n})")
         windows = self.reader().read(start, stop)
         with quiet():
-            out = {"windows": windows, "record": self.record[start:stop],
-                   "start": self.start[start:stop],
-                   "channel_mask": self.channel_mask[start:stop],
-                   "patch_mask": self.patch_masks(start, stop)}
+            out: dict[str, Any] = {"windows": windows, "record": self.record[start:stop],
+                                   "start": self.start[start:stop],
+                                   "channel_mask": self.channel_mask[start:stop],
+                                   "patch_mask": self.patch_masks(start, stop)}
         self._store.check()
         return out
 
@@ -305,7 +306,7 @@ class Store:
                 available = ", ".join(self.stream_names) or "none"
                 raise KeyError(f"{self.url} has no stream {name!r} (available: {available})")
             with quiet():
-                self._streams[name] = Stream(self, self._group[name])
+                self._streams[name] = Stream(self, cast(zarr.Group, self._group[name]))
         return self._streams[name]
 
     def records(self) -> dict[str, np.ndarray]:
@@ -315,9 +316,9 @@ class Store:
                     for col, dt in RECORD_COLUMNS.items()}
         out: dict[str, np.ndarray] = {}
         with quiet():
-            group = self._group[RECORDS]
+            group = cast(zarr.Group, self._group[RECORDS])
             for col, dtype in RECORD_COLUMNS.items():
-                values = group[col][:]
+                values = cast(zarr.Array, group[col])[:]
                 out[col] = (np.asarray(values, dtype=object).astype(str) if dtype == "str"
                             else np.asarray(values))
         return out
@@ -327,8 +328,9 @@ class Store:
         if LABELS not in self._group:
             return None
         with quiet():
-            group = self._group[LABELS]
-            return {key: np.asarray(group[key][:]) for key in sorted(group.array_keys())}
+            group = cast(zarr.Group, self._group[LABELS])
+            return {key: np.asarray(cast(zarr.Array, group[key])[:])
+                    for key in sorted(group.array_keys())}
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "INCOMPLETE"

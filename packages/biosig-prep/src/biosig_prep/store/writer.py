@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import zarr
@@ -84,7 +84,7 @@ class StoreWriter:
         group = self.open()
         with quiet():
             if name in group:
-                return group[name]
+                return cast(zarr.Group, group[name])
             return group.create_group(name, attributes=attrs or {})
 
     # -- arrays ----------------------------------------------------------------------------
@@ -92,14 +92,14 @@ class StoreWriter:
         arr = self._arrays.get(path)
         if arr is None:
             with quiet():
-                arr = self.open()[path]
+                arr = cast(zarr.Array, self.open()[path])
             self._arrays[path] = arr
         return arr
 
     def _create(self, group: zarr.Group, name: str, **kw: Any) -> zarr.Array:
         with quiet():
             if name in group:
-                arr = group[name]
+                arr = cast(zarr.Array, group[name])
             else:
                 arr = group.create_array(name, **kw)
         self._arrays[f"{group.path}/{name}".lstrip("/")] = arr

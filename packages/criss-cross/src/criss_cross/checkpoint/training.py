@@ -20,11 +20,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from criss_cross.checkpoint.model import save_checkpoint
+
+if TYPE_CHECKING:
+    from criss_cross.encoder import CrissCrossEncoder
 
 __all__ = ["CHECKPOINT_FILES", "load_training_checkpoint", "save_training_checkpoint",
            "write_file"]
@@ -79,7 +82,7 @@ def _optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": groups}
 
 
-def _write_folder(tmp: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
+def _write_folder(tmp: Path, step: int, model: CrissCrossEncoder, opt: torch.optim.Optimizer,
                   config: dict[str, Any], extra: dict[str, Any]) -> None:
     from biosig_prep.util import fsync_dir
 
@@ -97,7 +100,7 @@ def _write_folder(tmp: Path, step: int, model: torch.nn.Module, opt: torch.optim
     fsync_dir(tmp)
 
 
-def save_training_checkpoint(run: Path, step: int, model: torch.nn.Module,
+def save_training_checkpoint(run: Path, step: int, model: CrissCrossEncoder,
                              opt: torch.optim.Optimizer, config: dict[str, Any],
                              extra: dict[str, Any], keep: int) -> Path:
     """Write checkpoint ``step`` of ``run`` atomically, point ``latest`` at it, keep the newest
