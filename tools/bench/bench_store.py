@@ -1,7 +1,7 @@
 """Store schema 2 against schema 1's layout, measured in one run on the same corpus and code.
 
 Usage: python tools/bench/bench_store.py [--records 120] [--repeats 3] [--out bench-out/store]
-                                         [--pretrain-steps 300] [--skip-pretrain]
+                                         [--pretrain-steps 300] [--skip-pretrain] [--loader-only]
 
 Variants (the same code, two configs):
   v1  ``encoding: float32`` + ``tail: drop``: schema 1's windows (what the store held before)
@@ -12,8 +12,9 @@ Measures, each repeat interleaved (a busy moment on the shared machine hits both
      sources and durations: 10 s for most sources, 10-60 s CPSC, 32-115 s PTB, INCART cut to
      120 s), in a fresh process per run; store bytes per record and per window, per stream.
   2. windows per record at each rate for the 50 real 10 s Challenge records in ../shared/data.
-  3. loader windows/s (``criss_cross.data``: 2 reader threads, batches of 128, one epoch over
-     ecg@200/500/1000) on each store.
+  3. loader windows/s (``criss_cross.data``: 2 reader threads, batches of 128, over
+     ecg@200/500/1000) on each store: five epochs from a warm page cache, and one epoch read
+     from the disk (the store's pages dropped from the cache first).
   4. pretraining (``--small`` preset, ``steps`` steps, seeds 0 and 1) on the real records stored
      as v1 and as int16 with tail drop (so only the encoding differs): loss / zero_mse over the
      last 50 steps, and the data-wait fraction of a step. Seed 1 gives the run-to-run noise.
@@ -69,11 +70,27 @@ def stream_bytes(url: Path) -> dict[str, int]:
                              if p.is_file()) for r in RATES}
 
 
-def loader_rate(url: Path, streams: list[str]) -> float:
+def evict(url: Path) -> None:
+    """Drop the store's files from the page cache (posix_fadvise DONTNEED: no privileges
+    needed), so the next read comes from the disk."""
+    for p in url.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def loader_rate(url: Path, streams: list[str], *, cold: bool) -> float:
+    """Windows/s of the loader: ``cold`` one epoch read from the disk (page cache dropped
+    first), else five epochs from a warm page cache (a steadier figure: ~1.5 s a run)."""
     from criss_cross.data import WindowDataset, make_loader, open_sources
 
     sources = open_sources([str(url)], streams)
-    ds = WindowDataset(sources, batch_size=128, seed=0, num_epochs=1)
+    ds = WindowDataset(sources, batch_size=128, seed=0, num_epochs=1 if cold else 5)
+    if cold:
+        evict(url)
     n = 0
     t = time.perf_counter()
     for batch in make_loader(ds, num_workers=2):
@@ -106,6 +123,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-out/store"))
     ap.add_argument("--pretrain-steps", type=int, default=300)
     ap.add_argument("--skip-pretrain", action="store_true")
+    ap.add_argument("--loader-only", action="store_true",
+                    help="only the loader figures, on the stores a previous run left in --out")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -121,6 +140,10 @@ def main() -> None:
                                long_seconds=120.0)
     raw = sum(p.stat().st_size for p in src.rglob("*") if p.suffix in (".hea", ".mat"))
     print(f"load average before: {os.getloadavg()}  cpus: {os.cpu_count()}")
+
+    if args.loader_only:
+        loader_table(out, args.repeats)
+        return
 
     # 1. convert + bytes
     runs: dict[str, list[dict]] = {"v1": [], "v2": []}
@@ -167,35 +190,50 @@ def main() -> None:
         print(f"| {v} windows per record | " + " | ".join(f"{x:g}" for x in per) + " |")
 
     # 3. loader
-    streams = ["ecg@200", "ecg@500", "ecg@1000"]
-    lr: dict[str, list[float]] = {"v1": [], "v2": []}
-    for _ in range(args.repeats):
-        for v in VARIANTS:
-            lr[v].append(loader_rate(out / f"synth-{v}.zarr", streams))
-    m1, m2 = statistics.median(lr["v1"]), statistics.median(lr["v2"])
-    print("\n| loader (2 reader threads, batch 128) | windows/s (median) | runs |")
-    print("|---|---:|---|")
-    for v in VARIANTS:
-        print(f"| {v} | {statistics.median(lr[v]):,.0f} | "
-              f"{', '.join(f'{x:,.0f}' for x in lr[v])} |")
-    print(f"\nv2 / v1 = {m2 / m1:.2f}x")
+    loader_table(out, args.repeats)
 
     # 4. pretraining
-    if not args.skip_pretrain:
-        i16 = out / "real-i16-drop.zarr"
-        if not i16.exists():
-            convert([real_src], i16, _config("v2", tail={"policy": "drop"}), workers=0,
-                    progress=False)
-        print(f"\n| pretrain, small preset, {args.pretrain_steps} steps | seed | loss / zero_mse "
-              "(last 50) | loss | data wait | s |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for seed in (0, 1):
-            for name, store in (("float32 (v1)", stores["v1"]), ("int16, tail drop", i16)):
-                r = pretrain_run(store, out / f"pt-{name[:5]}-{seed}", seed,
-                                 args.pretrain_steps)
-                print(f"| {name} | {seed} | {r['loss_over_zero_mse']:.4f} | {r['loss']:.5f} | "
-                      f"{100 * r['wait']:.1f}% | {r['seconds']:.0f} |", flush=True)
+    pretraining(args, out, stores)
     print(f"\nload average after: {os.getloadavg()}")
+
+
+def loader_table(out: Path, repeats: int) -> None:
+    """Loader windows/s on both stores, warm page cache and cold (read from the disk)."""
+    streams = ["ecg@200", "ecg@500", "ecg@1000"]
+    print("\n| loader (2 reader threads, batch 128) | v1 windows/s | v2 windows/s | v2 / v1 "
+          "| v1 runs | v2 runs |")
+    print("|---|---:|---:|---:|---|---|")
+    for cold in (False, True):
+        lr: dict[str, list[float]] = {"v1": [], "v2": []}
+        for _ in range(repeats):
+            for v in VARIANTS:
+                lr[v].append(loader_rate(out / f"synth-{v}.zarr", streams, cold=cold))
+        m1, m2 = statistics.median(lr["v1"]), statistics.median(lr["v2"])
+        runs = [", ".join(f"{x:,.0f}" for x in lr[v]) for v in VARIANTS]
+        label = "cold (page cache dropped, 1 epoch)" if cold else "warm (5 epochs)"
+        print(f"| {label} | {m1:,.0f} | {m2:,.0f} | {m2 / m1:.2f}x | {runs[0]} | {runs[1]} |")
+
+
+def pretraining(args, out: Path, stores: dict[str, Path]) -> None:
+    """Pretraining on the real records stored as v1 and as int16 with tail drop."""
+    from biosig_prep import convert
+
+    if args.skip_pretrain:
+        return
+    real_src = REAL / "ecg" / "cinc2021"
+    i16 = out / "real-i16-drop.zarr"
+    if not i16.exists():
+        convert([real_src], i16, _config("v2", tail={"policy": "drop"}), workers=0,
+                progress=False)
+    print(f"\n| pretrain, small preset, {args.pretrain_steps} steps | seed | loss / zero_mse "
+          "(last 50) | loss | data wait | s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for seed in (0, 1):
+        for name, store in (("float32 (v1)", stores["v1"]), ("int16, tail drop", i16)):
+            r = pretrain_run(store, out / f"pt-{name[:5]}-{seed}", seed,
+                             args.pretrain_steps)
+            print(f"| {name} | {seed} | {r['loss_over_zero_mse']:.4f} | {r['loss']:.5f} | "
+                  f"{100 * r['wait']:.1f}% | {r['seconds']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
