@@ -186,9 +186,12 @@ def test_embed_store_pools_over_the_streams_patch_mask(cinc_store, tmp_path, mon
     pm = np.ones((n, p), dtype=bool)
     pm[::3, -1] = False
 
-    class WithPatchMask:
+    class WithPatchMask:  # the tiny store's windows divide its 10 s records: no real tails
         def __init__(self, inner):
             self._inner, self.patch_mask = inner, pm
+
+        def patch_masks(self, start=0, stop=None):
+            return pm[start:stop]
 
         def __getattr__(self, name):
             return getattr(self._inner, name)

@@ -13,6 +13,7 @@ rank on ``cuda:0`` (one GPU) or on the CPU. Rank 0 prints one JSON line and writ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -97,7 +98,13 @@ def main() -> None:
         if not doc["weights_identical"] or not doc["finite"]:
             raise SystemExit(f"rank {rank}: DDP smoke failed: {doc}")
     finally:
-        dist.destroy_process_group()
+        # every rank past its last collective before the group goes: without it gloo's
+        # threads were torn down mid-use now and then ("terminate called without an active
+        # exception", exit -6)
+        if dist.is_initialized():
+            with contextlib.suppress(RuntimeError):
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
