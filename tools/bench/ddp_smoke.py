@@ -51,46 +51,7 @@ def main() -> None:
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend)
     try:
-        torch.manual_seed(0)  # the same initial weights on every rank (DDP broadcasts anyway)
-        model = CrissCrossEncoder(EncoderConfig(n_layers=args.layers)).to(device).train()
-        net = DistributedDataParallel(model, device_ids=[device.index] if backend == "nccl" else None)
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-        loss_fn = DualMaskingLoss()
-        gen = torch.Generator().manual_seed(1000 + rank)
-        shape = (args.batch, args.channels, args.patches)
-        x = torch.randn(*shape, model.config.patch_size, generator=gen).to(device)
-        valid = torch.ones(shape[:2], dtype=torch.bool, device=device)
-        losses, t0 = [], 0.0
-        for step in range(args.steps):
-            if step == 1:  # the first step (allocations, kernels) is not timed
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-            mask, masked_ch = dual_mask(shape, 0.5, 0.25, gen)
-            mask, masked_ch = mask.to(device), masked_ch.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-                pred = net(x, mask)
-            loss = loss_fn(pred.float(), x, mask, masked_channels=masked_ch,
-                           valid_channels=valid).total
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
-        flat = torch.cat([p.detach().float().reshape(-1) for p in model.parameters()])
-        ref = flat.clone()
-        dist.broadcast(ref, src=0)
-        same = torch.tensor([float(torch.equal(flat, ref))], device=device)
-        dist.all_reduce(same, op=dist.ReduceOp.MIN)
-        timed = max(args.steps - 1, 1)
-        doc = {"world_size": world, "backend": backend, "device": str(device), "bf16": args.bf16,
-               "layers": args.layers, "steps": args.steps, "batch_per_rank": args.batch,
-               "samples_per_s": world * args.batch * timed / elapsed if elapsed > 0 else 0.0,
-               "first_loss": losses[0], "last_loss": losses[-1],
-               "weights_identical": bool(same.item() == 1.0),
-               "finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses))}
+        doc = _train(args, rank, world, device, backend)
         if rank == 0:
             print(json.dumps(doc))
             if args.json:
@@ -98,13 +59,58 @@ def main() -> None:
         if not doc["weights_identical"] or not doc["finite"]:
             raise SystemExit(f"rank {rank}: DDP smoke failed: {doc}")
     finally:
-        # every rank past its last collective before the group goes: without it gloo's
-        # threads were torn down mid-use now and then ("terminate called without an active
-        # exception", exit -6)
+        # the DDP model, its reducer and the optimizer are gone with _train's frame; every rank
+        # is past its last collective before the group goes (a reducer outliving its group
+        # aborted at exit now and then: "terminate called without an active exception")
         if dist.is_initialized():
             with contextlib.suppress(RuntimeError):
                 dist.barrier()
             dist.destroy_process_group()
+
+
+def _train(args, rank: int, world: int, device: torch.device, backend: str) -> dict:
+    """The timed DDP steps and the weight check; returns the result document."""
+    torch.manual_seed(0)  # the same initial weights on every rank (DDP broadcasts anyway)
+    model = CrissCrossEncoder(EncoderConfig(n_layers=args.layers)).to(device).train()
+    net = DistributedDataParallel(model, device_ids=[device.index] if backend == "nccl" else None)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    loss_fn = DualMaskingLoss()
+    gen = torch.Generator().manual_seed(1000 + rank)
+    shape = (args.batch, args.channels, args.patches)
+    x = torch.randn(*shape, model.config.patch_size, generator=gen).to(device)
+    valid = torch.ones(shape[:2], dtype=torch.bool, device=device)
+    losses, t0 = [], 0.0
+    for step in range(args.steps):
+        if step == 1:  # the first step (allocations, kernels) is not timed
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        mask, masked_ch = dual_mask(shape, 0.5, 0.25, gen)
+        mask, masked_ch = mask.to(device), masked_ch.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            pred = net(x, mask)
+        loss = loss_fn(pred.float(), x, mask, masked_channels=masked_ch,
+                       valid_channels=valid).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - t0
+    flat = torch.cat([p.detach().float().reshape(-1) for p in model.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    same = torch.tensor([float(torch.equal(flat, ref))], device=device)
+    dist.all_reduce(same, op=dist.ReduceOp.MIN)
+    timed = max(args.steps - 1, 1)
+    doc = {"world_size": world, "backend": backend, "device": str(device), "bf16": args.bf16,
+           "layers": args.layers, "steps": args.steps, "batch_per_rank": args.batch,
+           "samples_per_s": world * args.batch * timed / elapsed if elapsed > 0 else 0.0,
+           "first_loss": losses[0], "last_loss": losses[-1],
+           "weights_identical": bool(same.item() == 1.0),
+           "finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses))}
+    return doc
 
 
 if __name__ == "__main__":
