@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from biosig_prep.synth.signals import LEADS_12, EcgMorphology, EcgNoise, synth_ecg
+from biosig_prep.synth.wfdb_files import header_text, write_mat_v4
 
 __all__ = [
     "SourceSpec",
@@ -36,7 +37,6 @@ __all__ = [
     "REDUCED_LEADS",
     "RecordSpec",
     "write_challenge_corpus",
-    "write_mat_v4",
     "load_manifest",
     "MANIFEST_NAME",
 ]
@@ -157,60 +157,6 @@ class RecordSpec:
     broken: str | None = None
     expected_status: str = "ok"  # ok | read_error | qc_error | qc_flat_lead
     expected_reason: str = ""  # e.g. "flat lead V3", "implausible amplitude"
-
-
-def write_mat_v4(path: str | Path, val: np.ndarray, name: str = "val") -> int:
-    """Write ``val`` (int16, shape (leads, samples)) as a MATLAB v4 file, as the Challenge did.
-
-    Layout: five little-endian int32 (type 30 = little-endian int16 full matrix, mrows, ncols,
-    imagf 0, namlen), the name with its NUL, then the data column-major. Returns bytes written.
-    """
-    val = np.asarray(val)
-    if val.dtype != np.int16 or val.ndim != 2:
-        raise ValueError(f"val must be a 2-D int16 array, got {val.dtype} {val.shape}")
-    rows, cols = val.shape
-    bname = name.encode("ascii") + b"\0"
-    head = np.array([30, rows, cols, 0, len(bname)], dtype="<i4").tobytes() + bname
-    data = np.ascontiguousarray(val.T).astype("<i2", copy=False).tobytes()
-    Path(path).write_bytes(head + data)
-    return len(head) + len(data)
-
-
-def _checksum(d: np.ndarray) -> np.ndarray:
-    """WFDB 16-bit checksums per lead (sum of samples modulo 2**16, as signed)."""
-    s = d.astype(np.int64).sum(axis=1)
-    return ((s + 32768) % 65536) - 32768
-
-
-def _header_text(spec: RecordSpec, digital: np.ndarray, *, mat_name: str,
-                 record_field: str, units: str, lead_names: Sequence[str],
-                 rng: np.random.Generator) -> str:
-    n_leads, n = digital.shape
-    init = digital[:, 0] if n else np.zeros(n_leads, dtype=int)
-    chk = _checksum(digital)
-    g = spec.gain
-    age = "NaN" if spec.age is None else str(spec.age)
-    if spec.header_style == "original":
-        day = int(rng.integers(1, 28))
-        mon = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-               "Dec")[int(rng.integers(0, 12))]
-        hh, mm, ss = (int(x) for x in rng.integers(0, [24, 60, 60]))
-        gain = f"{g:.0f}"
-        lines = [f"{record_field} {n_leads} {spec.fs} {n} {day:02d}-{mon}-2020 {hh:02d}:{mm:02d}:{ss:02d}"]
-        lines += [f"{mat_name} 16+24 {gain}/{units} 16 0 {init[i]} {chk[i]} 0 {lead_names[i]}"
-                  for i in range(n_leads)]
-        comments = [f"#Age: {age}", f"#Sex: {spec.sex}", f"#Dx: {','.join(spec.dx)}",
-                    "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-    else:  # rewritten by the wfdb library (as the torch_ecg sample data)
-        gain = f"{g:.1f}(0)"
-        lines = [f"{record_field} {n_leads} {spec.fs} {n}"]
-        lines += [f"{mat_name} 16x1+24 {gain}/{units} 16 0 {init[i]} {chk[i]} 0 {lead_names[i]}"
-                  for i in range(n_leads)]
-        comments = [f"# Age: {age}", f"# Sex: {spec.sex}", f"# Dx: {','.join(spec.dx)}",
-                    "# Rx: Unknown", "# Hx: Unknown"]
-        if spec.source != "E":
-            comments.append("# Sx: Unknown")
-    return "\n".join(lines + comments) + "\n"
 
 
 def _source_counts(sources: Sequence[str], n: int) -> list[str]:
@@ -468,7 +414,7 @@ def _write_record(out: Path, spec: RecordSpec, rng: np.random.Generator,
     if "lead_names_upper" in spec.quirks:
         names = [n.upper() if n.startswith("aV") else n for n in names]
     record_field = spec.mat if "georgia_record_line" in spec.quirks else spec.record
-    text = _header_text(spec, digital, mat_name=spec.mat, record_field=record_field, units=units,
+    text = header_text(spec, digital, mat_name=spec.mat, record_field=record_field, units=units,
                         lead_names=names, rng=rng)
     hea = out / spec.header
     if spec.broken == "corrupt_header":
