@@ -46,6 +46,7 @@ from criss_cross.layers import (
     residual_dropout,
 )
 from criss_cross.layers.dropout import fast_dropout_applies, keep_mask
+from criss_cross.pooling import masked_mean
 
 __all__ = [
     "CPU_MATH_MAX_LEN",
@@ -379,27 +380,20 @@ class CrissCrossEncoder(nn.Module):
         feats = self.forward_features(x)
         if pool == "none":
             return feats
-        if valid_channels is None:
-            pooled = feats.mean(dim=1)
-        else:
-            if valid_channels.shape != feats.shape[:2]:
-                raise ValueError(
-                    f"valid_channels must have shape (batch, n_chans) = {tuple(feats.shape[:2])}, "
-                    f"got {tuple(valid_channels.shape)}"
-                )
-            w = valid_channels.to(feats.dtype)[:, :, None, None]
-            pooled = (feats * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        if valid_channels is not None and valid_channels.shape != feats.shape[:2]:
+            raise ValueError(
+                f"valid_channels must have shape (batch, n_chans) = {tuple(feats.shape[:2])}, "
+                f"got {tuple(valid_channels.shape)}"
+            )
+        pooled = masked_mean(feats, valid_channels, dim=1)
         if pool == "channels":
             return pooled
-        if valid_patches is None:
-            return pooled.mean(dim=1)
-        if tuple(valid_patches.shape) != tuple(pooled.shape[:2]):
+        if valid_patches is not None and tuple(valid_patches.shape) != tuple(pooled.shape[:2]):
             raise ValueError(
                 f"valid_patches must have shape (batch, n_patches) = {tuple(pooled.shape[:2])}, "
                 f"got {tuple(valid_patches.shape)}"
             )
-        w = valid_patches.to(pooled.dtype)[:, :, None]
-        return (pooled * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        return masked_mean(pooled, valid_patches, dim=1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from criss_cross.pooling import masked_mean
+
 __all__ = ["pool_channels", "pool_patches", "feature_dim", "POOLS"]
 
 POOLS = ("flatten", "mean")
@@ -23,10 +25,7 @@ def pool_channels(z: torch.Tensor, channel_mask: torch.Tensor | None = None) -> 
     """
     if z.ndim != 4:
         raise ValueError(f"embeddings must be (B, C, P, D), got shape {tuple(z.shape)}")
-    if channel_mask is None:
-        return z.mean(dim=1)
-    w = channel_mask.to(z.dtype)[:, :, None, None]
-    return (z * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+    return masked_mean(z, channel_mask, dim=1)
 
 
 def pool_patches(z: torch.Tensor, pool: str, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -37,12 +36,11 @@ def pool_patches(z: torch.Tensor, pool: str, patch_mask: torch.Tensor | None = N
     """
     if pool not in POOLS:
         raise ValueError(f"pool must be 'flatten' or 'mean', got {pool!r}")
+    if pool == "mean":
+        return masked_mean(z, patch_mask, dim=1)
     if patch_mask is None:
-        return z.flatten(1) if pool == "flatten" else z.mean(dim=1)
-    w = patch_mask.to(z.dtype)[:, :, None]
-    if pool == "flatten":
-        return (z * w).flatten(1)
-    return (z * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        return z.flatten(1)
+    return (z * patch_mask.to(z.dtype)[:, :, None]).flatten(1)
 
 
 def feature_dim(n_patches: int, d_model: int, pool: str) -> int:

@@ -83,15 +83,8 @@ def pooled_embeddings(model: torch.nn.Module, windows: torch.Tensor,
     for the zero padding of a record's last window. None means all valid. Returns (B, D) in
     the features' dtype. The input is used as given (scale it by ``input_scale`` first).
     """
-    feats = model.forward_features(windows)  # (B, C, P, D)
-    b, c, p, _ = feats.shape
-    w = torch.ones(b, c, p, dtype=feats.dtype, device=feats.device)
-    if channel_mask is not None:
-        w = w * channel_mask.to(feats.dtype)[:, :, None]
-    if patch_mask is not None:
-        w = w * patch_mask.to(feats.dtype)[:, None, :]
-    total = w.sum(dim=(1, 2)).clamp_min(1.0)
-    return (feats * w[..., None]).sum(dim=(1, 2)) / total[:, None]
+    return model.embed(windows, pool="all", valid_channels=channel_mask,
+                       valid_patches=patch_mask)
 
 
 def model_digest(model: torch.nn.Module) -> str:
