@@ -73,7 +73,7 @@ def cut_windows(x: np.ndarray, n_patches: int, patch_size: int, step: int | None
     if regular:
         first = int(starts[0])
         block = x[:, first:first + n * window].reshape(n_channels, n, n_patches, patch_size)
-        out = np.empty((n, n_channels, n_patches, patch_size), dtype=dtype)
+        out: np.ndarray = np.empty((n, n_channels, n_patches, patch_size), dtype=dtype)
         out[...] = block.transpose(1, 0, 2, 3)
         return out, starts
     view = sliding_window_view(x, window, axis=-1)  # (C, T - W + 1, W), no copy
