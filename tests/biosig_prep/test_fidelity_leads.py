@@ -103,6 +103,7 @@ def test_map_ecg_leads_rules():
     unnamed = [f"ch{i}" for i in range(1, 13)]
     assert map_ecg_leads(unnamed, ["V1", "I", "aVR"]) == ([6, 0, 3], UNNAMED_NOTE)
     assert map_ecg_leads(unnamed, ["II", "X9"]) == ([1, None], UNNAMED_NOTE)
+    assert map_ecg_leads(unnamed, ["AVR", "v1", "Lead II"]) == ([3, 6, 1], UNNAMED_NOTE)
     with pytest.raises(LeadMappingError, match="match none"):
         map_ecg_leads(["ch1", "ch2"])  # unnamed, but not 12: no standard order to use
     with pytest.raises(LeadMappingError, match=r"\['ECG'\]"):

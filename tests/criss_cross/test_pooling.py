@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from criss_cross.pooling import masked_mean
@@ -22,3 +23,5 @@ def test_masked_mean_counts_only_valid_entries():
     y = x[:, 0].clone()
     y[:, 3:] = 1e6
     torch.testing.assert_close(masked_mean(y, tail, dim=1), x[:, 0, :3].mean(dim=1))
+    with pytest.raises(ValueError, match="leading axes"):
+        masked_mean(x, valid.T, dim=1)  # a transposed mask would broadcast silently

@@ -66,6 +66,18 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     again = run_probe(ProbeConfig(store=cinc_store, stream="ecg@200", weights=str(hub_model)), out)
     assert again["embeddings_cached"] is True
     assert again["metrics"]["linear"] == doc["metrics"]["linear"]
+    # a store converted again at the same path (a new generation) is embedded again
+    import shutil
+
+    import zarr
+
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(cinc_store, store)
+    cfg = ProbeConfig(store=str(store), stream="ecg@200", weights=str(hub_model))
+    assert run_probe(cfg, out)["embeddings_cached"] is False
+    assert run_probe(cfg, out)["embeddings_cached"] is True
+    zarr.open_group(str(store), mode="r+").attrs["generation"] = "converted-again"
+    assert run_probe(cfg, out)["embeddings_cached"] is False
 
 
 def test_probe_splits_by_a_metadata_field_and_finetunes(cinc_store, tmp_path):

@@ -147,6 +147,24 @@ def test_hub_folder_loads_with_its_own_config_and_scale(tmp_path):
             assert torch.equal(enc.model.eval().forward_features(x), ref)
 
 
+def test_only_our_hub_folders_count_as_hub(tmp_path):
+    """A folder is read as Hub format only when its config.json is a criss-cross encoder's:
+    our own checkpoint beside another config.json (a run's settings) stays a checkpoint, and a
+    third-party HF-style folder's tensors stay CBraMod tensors."""
+    from criss_cross import CrissCrossEncoder, EncoderConfig, save_checkpoint
+
+    run = tmp_path / "run"
+    save_checkpoint(CrissCrossEncoder(EncoderConfig(**SMALL)), run / "model")
+    (run / "config.json").write_text('{"steps": 300}')
+    assert resolve_weights(run) == ("checkpoint", run / "model.safetensors")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "cbramod"}')
+    (other / "model.safetensors").write_bytes(b"")
+    assert resolve_weights(other / "model.safetensors") == ("cbramod",
+                                                            other / "model.safetensors")
+
+
 def test_official_state_dict_loads(tmp_path):
     from criss_cross import CrissCrossEncoder
 

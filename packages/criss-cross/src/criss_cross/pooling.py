@@ -22,5 +22,9 @@ def masked_mean(x: Tensor, valid: Tensor | None, dim: int) -> Tensor:
     """
     if valid is None:
         return x.mean(dim=dim)
-    w = valid.to(x.dtype).reshape(*valid.shape, *([1] * (x.ndim - valid.ndim)))
+    if tuple(valid.shape) != tuple(x.shape[:dim + 1]):
+        raise ValueError(f"the mask's shape {tuple(valid.shape)} is not the leading axes "
+                         f"{tuple(x.shape[:dim + 1])} of the values {tuple(x.shape)}")
+    w = valid.to(device=x.device, dtype=x.dtype)
+    w = w.reshape(*valid.shape, *([1] * (x.ndim - valid.ndim)))
     return (x * w).sum(dim=dim) / w.sum(dim=dim).clamp_min(1.0)

@@ -43,10 +43,10 @@ def train(
     store: Annotated[str, typer.Option(help="DREAMER store written by `biosig-prep convert --format dreamer`.")],
     out: Annotated[Path, typer.Option(help="Run folder (created; a finished fold is skipped on rerun).")],
     eeg_weights: Annotated[
-        Path | None, typer.Option(help="EEG encoder: official CBraMod .pth or a criss-cross checkpoint.")
+        Path | None, typer.Option(help="EEG encoder: official CBraMod .pth, a criss-cross checkpoint or Hub folder.")
     ] = None,
     ecg_weights: Annotated[
-        Path | None, typer.Option(help="ECG encoder: a criss-cross checkpoint (or CBraMod .pth).")
+        Path | None, typer.Option(help="ECG encoder: a criss-cross checkpoint or Hub folder (or CBraMod .pth).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML/JSON file with any FusionConfig field.")] = None,
     modalities: Annotated[str | None, typer.Option(help="eeg,ecg (fusion) | eeg | ecg.")] = None,

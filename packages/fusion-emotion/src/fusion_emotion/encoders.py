@@ -110,16 +110,27 @@ def _checkpoint_in_dir(folder: Path) -> Path:
     )
 
 
+def _is_hub_model(folder: Path) -> bool:
+    """A criss-cross Hub-format folder: ``config.json`` of our ``model_type`` beside a
+    ``model.safetensors`` that is not our own checkpoint (which has its ``model.json``)."""
+    from criss_cross.hub import CONFIG_NAME, MODEL_TYPE, WEIGHTS_NAME
+
+    config, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not (config.is_file() and weights.is_file()) or _is_own_checkpoint(weights):
+        return False
+    try:
+        return json.loads(config.read_text()).get("model_type") == MODEL_TYPE
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
 def resolve_weights(path: str | Path) -> tuple[str, Path]:
     """(kind, file) for a weights path: kind "cbramod", "hub" or "checkpoint" (see the module
     docstring)."""
-    from criss_cross.hub import is_hub_folder
-
     p = Path(path)
-    if p.is_dir() and is_hub_folder(p):
+    if p.is_dir() and _is_hub_model(p):
         return "hub", p / "model.safetensors"
-    if p.name == "model.safetensors" and p.is_file() and is_hub_folder(p.parent) \
-            and not _is_own_checkpoint(p):
+    if p.name == "model.safetensors" and p.is_file() and _is_hub_model(p.parent):
         return "hub", p  # without this it would be read as CBraMod's tensors at default size
     if p.is_dir():
         return "checkpoint", _checkpoint_in_dir(p)
@@ -135,7 +146,7 @@ def resolve_weights(path: str | Path) -> tuple[str, Path]:
     raise FileNotFoundError(
         f"weights {p} not found: expected an official CBraMod state dict "
         f"({', '.join(_CBRAMOD_SUFFIXES)}), a criss-cross checkpoint (NAME.safetensors + "
-        "NAME.json) or a folder holding one"
+        "NAME.json), a Hub-format folder (criss-cross export) or a folder holding one"
     )
 
 

@@ -109,7 +109,7 @@ def map_ecg_leads(channels: Sequence[str], order: Sequence[str] = CANONICAL_LEAD
         return found, None
     standard = list(CANONICAL_LEADS)
     if len(channels) == len(standard) and all(is_unnamed(c) for c in channels):
-        placed = [standard.index(name) if name in standard else None for name in order]
+        placed = match_leads(standard, order)  # by normalised name: "AVR", "v1", "Lead II"
         if any(i is not None for i in placed):
             return placed, UNNAMED_NOTE
     shown = list(channels) if len(channels) <= 4 else [*channels[:3], "..."]

@@ -206,6 +206,11 @@ class Stream:
     def where(self) -> str:
         return f"{self._store.url} stream {self.name}"
 
+    @property
+    def generation(self) -> str:
+        """The generation of the store this stream belongs to (:attr:`Store.generation`)."""
+        return self._store.generation
+
     def patch_masks(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(n, P) bool: True where a patch holds real samples (all True for a store written
         before patch masks existed)."""

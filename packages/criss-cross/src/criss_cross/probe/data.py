@@ -8,7 +8,8 @@
   valid channels (``channel_mask``) and the valid patches (``patch_mask``, when the store has
   it; a padded patch never enters the mean).
 - :func:`embed_stream` does that for a whole stream, once: the result is cached in an ``.npz``
-  keyed by the model's weights, the store and the stream (:func:`cache_key`).
+  keyed by the model's weights, the store and its generation, and the stream
+  (:func:`cache_key`).
 """
 
 from __future__ import annotations
@@ -111,19 +112,19 @@ def cache_key(model: torch.nn.Module, store_url: str, stream: str, n_windows: in
 
 def embed_stream(model: torch.nn.Module, stream, *, store_url: str, cache_dir: str | Path | None,
                  batch_size: int = 64, device: torch.device | str = "cpu",
-                 bf16: bool = False, generation: str = "") -> tuple[dict[str, np.ndarray], bool]:
+                 bf16: bool = False) -> tuple[dict[str, np.ndarray], bool]:
     """Pooled embeddings (N, D) of every window of ``stream`` with their ``record`` rows.
 
     Returns ``({"embeddings", "record"}, cached)``; ``cached`` is True when the result came
-    from ``cache_dir`` (same weights, store and ``generation`` (:attr:`Store.generation`),
-    stream and precision) and no window was embedded.
+    from ``cache_dir`` (same weights, store and its generation, stream and precision) and no
+    window was embedded.
     """
     from biosig_prep.util import atomic_write_bytes
 
     n = len(stream)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"embeddings-{cache_key(model, store_url, stream.name, n, bf16, generation)}.npz"
+        path = Path(cache_dir) / f"embeddings-{cache_key(model, store_url, stream.name, n, bf16, stream.generation)}.npz"
         if path.is_file():
             with np.load(path) as z:
                 return {"embeddings": z["embeddings"], "record": z["record"]}, True

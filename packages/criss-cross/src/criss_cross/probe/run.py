@@ -124,8 +124,7 @@ def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
                          f"{config.stream}'s patches of {stream.window_shape[-1]} samples")
     cache = config.cache_dir or str(out / "cache")
     emb, cached = embed_stream(model, stream, store_url=config.store, cache_dir=cache,
-                               batch_size=config.batch_size, device=device, bf16=config.bf16,
-                               generation=store.generation)
+                               batch_size=config.batch_size, device=device, bf16=config.bf16)
     t_embed = time.perf_counter() - t0
     x_rec, has = _record_level(emb["embeddings"], emb["record"], len(table.ids))
     use = has & table.ok

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from criss_cross.pooling import masked_mean
 from fusion_emotion.strategies.base import Strategy, Tokens, mlp
 
 __all__ = ["CrossAttentionFusion", "CrossBlock"]
@@ -102,12 +103,7 @@ class CrossAttentionFusion(Strategy):
             key_mask = None if mask is None else mask.repeat(1, len(self.modalities) - 1)
             outs.append(self.blocks[m](x[m], others, key_mask))
         z = torch.cat(outs, dim=-1)  # (B, P, M·W): both signals, patch by patch
-        if mask is None:
-            pooled = z.mean(dim=1)
-        else:
-            w = mask.to(z.dtype)[:, :, None]
-            pooled = (z * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
-        return self.head(pooled)
+        return self.head(masked_mean(z, mask, dim=1))
 
     def reset_extra(self) -> None:
         for block in self.blocks.values():
