@@ -1,4 +1,4 @@
-"""Loader throughput: criss_cross.loader against per-window random access and a sequential read.
+"""Loader throughput: criss_cross.data against per-window random access and a sequential read.
 
 Usage: python tools/bench/bench_loader.py [--records 150] [--workers 2] [--repeats 3]
 
@@ -6,7 +6,7 @@ Builds (once, under bench-out/) a store of a few thousand (12, 10, 200) windows 
 ``biosig-prep convert`` from a synthetic Challenge-style corpus (40 s, 12-lead, 500 Hz records
 converted to ecg@500 and ecg@1000), then reads every window of both streams, warm page cache:
 
-  (a)  criss_cross.loader: WindowDataset + make_loader (reader threads), batches of 128
+  (a)  criss_cross.data: WindowDataset + make_loader (reader threads), batches of 128
   (a1) the same with num_workers=0 (read in the consuming thread: the whole-shard reads alone)
   (a2) the same with DataLoader worker processes
   (b)  a plain torch Dataset whose __getitem__ reads one window (zarr indexing; channel masks
