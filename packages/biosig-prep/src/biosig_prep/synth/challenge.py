@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from biosig_prep.synth.record_spec import RecordSpec
 from biosig_prep.synth.signals import LEADS_12, EcgMorphology, EcgNoise, synth_ecg
 from biosig_prep.synth.wfdb_files import header_text, write_mat_v4
 
@@ -132,31 +133,6 @@ BROKEN_KINDS: dict[str, tuple[str, str]] = {
     "flat_lead": ("qc_flat_lead", "flat lead"),
     "saturated": ("qc_error", "saturation (every lead at the int16 limit for most samples)"),
 }
-
-
-@dataclass
-class RecordSpec:
-    """One record of the corpus as listed in the manifest."""
-
-    record: str
-    source: str
-    fs: int
-    n_samples: int
-    duration_s: float
-    leads: list[str]
-    mains_hz: int
-    dx: list[str]
-    hr_bpm: float
-    age: int | None
-    sex: str
-    header: str
-    mat: str | None
-    gain: float = 1000.0
-    header_style: str = "original"
-    quirks: list[str] = field(default_factory=list)
-    broken: str | None = None
-    expected_status: str = "ok"  # ok | read_error | qc_error | qc_flat_lead
-    expected_reason: str = ""  # e.g. "flat lead V3", "implausible amplitude"
 
 
 def _source_counts(sources: Sequence[str], n: int) -> list[str]:

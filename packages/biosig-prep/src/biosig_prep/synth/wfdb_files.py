@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from biosig_prep.synth.challenge import RecordSpec
+from biosig_prep.synth.record_spec import RecordSpec
 
 __all__ = ["header_text", "wfdb_checksums", "write_mat_v4"]
 
