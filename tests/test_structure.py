@@ -109,3 +109,18 @@ def test_nothing_imports_upwards_between_packages():
     bad = [(m, d) for m, deps in _graph().items() for d in deps
            if order[d.split(".")[0]] > order[m.split(".")[0]]]
     assert bad == []
+
+
+def test_the_old_import_paths_are_gone():
+    """The compatibility modules of earlier layouts were removed (nothing outside this repository
+    imported them); their names live in one place each."""
+    import importlib
+
+    import pytest
+
+    for old in ("criss_cross.loader", "biosig_prep.readers.dreamer"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
+    import criss_cross.data
+
+    assert not hasattr(criss_cross.data, "SourceInfo")

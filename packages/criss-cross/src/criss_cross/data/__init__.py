@@ -57,10 +57,7 @@ from criss_cross.data.dataset import WindowDataset, open_sources
 from criss_cross.data.loader import ThreadedLoader, make_loader
 from criss_cross.data.plan import StreamSource, epoch_pieces, steps_per_epoch
 
-SourceInfo = StreamSource  # its old name, kept importable (biosig_prep.sources.SourceInfo is a site)
-
 __all__ = [
-    "SourceInfo",
     "StreamSource",
     "WindowDataset",
     "ShardReader",
