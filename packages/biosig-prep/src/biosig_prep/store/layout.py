@@ -121,12 +121,17 @@ def auto_block_size(shard_size: int, window_bytes: int, target_bytes: int = 16 <
 
 
 def small_chunk_bytes(values: np.ndarray, length: int, dtype: str) -> bytes:
-    """Raw bytes of one uncompressed chunk of ``length`` rows, zero-padded past the data."""
+    """Bytes of one uncompressed chunk of ``length`` rows, zero-padded past the data, followed
+    by their CRC32C: what zarr stores for the codecs ``bytes`` -> ``crc32c`` (every small array
+    the writer creates, see :data:`SMALL_CODECS`)."""
+    import google_crc32c
+
     values = np.asarray(values, dtype=dtype)
     if values.shape[0] < length:
         pad = np.zeros((length - values.shape[0],) + values.shape[1:], dtype=dtype)
         values = np.concatenate([values, pad])
-    return np.ascontiguousarray(values).tobytes()
+    data = np.ascontiguousarray(values).tobytes()
+    return data + int(google_crc32c.value(data)).to_bytes(4, "little")
 
 
 class DamagedShardError(OSError):
