@@ -96,6 +96,14 @@ class StoreWriter:
     def update_attrs(self, **attrs: Any) -> None:
         self.open().attrs.update(attrs)
 
+    def seal(self) -> None:
+        """Record what readers check the store against (:func:`~biosig_prep.store.integrity.
+        seal`): call once every array, attribute and the manifest are written, before
+        ``complete``."""
+        from biosig_prep.store.integrity import seal
+
+        self.update_attrs(integrity=seal(self.raw, self.read_attrs() or {}))
+
     def ensure_group(self, name: str, attrs: dict[str, Any] | None = None) -> zarr.Group:
         group = self.open()
         with quiet():
