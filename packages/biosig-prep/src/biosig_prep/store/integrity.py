@@ -10,8 +10,8 @@ Three records, written once when a conversion completes (:func:`seal`) and check
   "root": digest, "manifest": [nbytes, crc32c]}``. The digest (SHA-256 of the canonical JSON) of
   every group's and array's ``zarr.json`` covers what decides the decoded values (shape, data
   type, codecs and their scale, fill value, chunk grid) and the stream attributes (channels,
-  rate, units); ``root`` covers the root attributes but ``integrity``, ``complete`` and
-  ``conversion``; ``manifest`` makes a lost or edited manifest an error too.
+  rate, units); ``root`` covers the root attributes but ``integrity``, ``complete``,
+  ``conversion`` and ``generation``; ``manifest`` makes a lost or edited manifest an error too.
 * every chunk's own CRC32C (zarr's ``crc32c`` codec), which any Zarr reader checks.
 
 Stores written before these records existed (no ``integrity`` attribute) are read as before:
@@ -31,8 +31,9 @@ __all__ = ["INTEGRITY_FORMAT", "IntegrityError", "seal", "metadata_problems", "l
            "object_problem", "canonical_digest", "UNSEALED_ROOT_KEYS"]
 
 INTEGRITY_FORMAT = 1
-# root attributes that change after the seal (or are the seal itself)
-UNSEALED_ROOT_KEYS = ("integrity", "complete", "conversion")
+# root attributes that change after the seal (or are the seal itself); ``generation`` names
+# the conversion for caches (a reader's StoreChangedError check), it decides no value
+UNSEALED_ROOT_KEYS = ("integrity", "complete", "conversion", "generation")
 
 
 class IntegrityError(ValueError):
