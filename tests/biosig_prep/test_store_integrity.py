@@ -251,3 +251,24 @@ def test_criss_cross_and_fusion_readers_name_the_damage(copy):
     with pytest.raises(DamagedShardError, match=r"stream ecg@200: shard 0 is damaged"):
         list(windows.iter_parts("ecg"))
     assert np.isfinite(next(windows.iter_parts("eeg"))["windows"]).all()
+
+
+def test_xarray_opens_every_group_with_dimension_names_and_units(base):
+    """Issue 19: ``xr.open_zarr(store, group="ecg@200")`` (KeyError: dimension_names before)."""
+    xr = pytest.importorskip("xarray")
+    store = open_store(base)
+    s = store.stream("ecg@200")
+    with pytest.warns(RuntimeWarning, match="consolidated metadata"):  # xarray's, on any v3
+        ds = xr.open_zarr(base, group="ecg@200")
+    assert ds.windows.dims == ("window", "channel", "patch", "sample")
+    assert ds.channel_mask.dims == ("window", "channel") and ds.patch_mask.dims == ("window",
+                                                                                    "patch")
+    assert ds.windows.attrs["units"] == "mV" and ds.attrs["channels"] == s.channels
+    contract = s.read()
+    for name in ("windows", "record", "start", "channel_mask", "patch_mask"):
+        np.testing.assert_array_equal(ds[name].values, contract[name])
+    labels = xr.open_zarr(base, group="labels", consolidated=False)
+    for key, values in store.labels().items():
+        np.testing.assert_array_equal(labels[key].values, values)
+    records = xr.open_zarr(base, group="records", consolidated=False)
+    assert list(records.status.values) == list(store.records()["status"])
