@@ -107,6 +107,27 @@ def test_two_valid_shards_swapped(copy):
         _read_everything(copy)
 
 
+def test_a_chunk_rewritten_with_a_valid_checksum(copy):
+    """A chunk followed by its own CRC32C is a CRC codeword: rewriting one (or swapping two
+    shards of equal chunk lengths) leaves the object's CRC32C unchanged. The manifest's SHA-256
+    sees it."""
+    import google_crc32c
+
+    shard = _shard(copy, "eeg@200", 0)
+    data = bytearray(shard.read_bytes())
+    n_index = 16 * 2 + 4
+    offset, length = np.frombuffer(bytes(data[-n_index:-4]), "<u8").reshape(2, 2)[0]
+    body = bytearray(data[offset:offset + length - 4])
+    body[-1] ^= 0x01  # still a valid chunk to zarr: its CRC32C recomputed below
+    data[offset:offset + length] = bytes(body) + int(google_crc32c.value(bytes(body))).to_bytes(
+        4, "little")
+    assert google_crc32c.value(bytes(data)) == google_crc32c.value(shard.read_bytes())
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DamagedShardError, match=r"stream eeg@200: shard 0 is damaged \(checksum "
+                       "mismatch"):
+        _read_everything(copy)
+
+
 @pytest.mark.parametrize("array", ["record", "patch_mask", "channel_mask", "start"])
 def test_a_missing_small_chunk(copy, array):
     (copy / "ecg@200" / array / "c" / ("0/0" if "mask" in array else "0")).unlink()

@@ -2,10 +2,10 @@
 
 Three records, written once when a conversion completes (:func:`seal`) and checked on read:
 
-* ``_meta/manifest.json``: ``key -> [nbytes, crc32c]`` of every chunk and shard object. Readers
-  compare every object they fetch against it (one hardware CRC32C pass over bytes already in
-  memory), so flipped bytes, a truncated object, two shards swapped, a missing object or one
-  that was never written are errors naming the stream and shard.
+* ``_meta/manifest.json``: ``key -> [nbytes, crc32c, sha256]`` of every chunk and shard object
+  (:func:`object_record`). Readers compare every object they fetch against it (one SHA-256 pass
+  over bytes already in memory), so flipped bytes, a truncated object, two shards swapped, a
+  missing object or one that was never written are errors naming the stream and shard.
 * the root attribute ``integrity``: ``{"format": 1, "metadata": {zarr.json key -> digest},
   "root": digest, "manifest": [nbytes, crc32c]}``. The digest (SHA-256 of the canonical JSON) of
   every group's and array's ``zarr.json`` covers what decides the decoded values (shape, data
@@ -28,7 +28,7 @@ from biosig_prep.store.io import RawIO
 from biosig_prep.store.layout import MANIFEST, META, RECORDS, STAGING
 
 __all__ = ["INTEGRITY_FORMAT", "IntegrityError", "seal", "metadata_problems", "load_manifest",
-           "object_problem", "canonical_digest", "UNSEALED_ROOT_KEYS"]
+           "object_problem", "object_record", "canonical_digest", "UNSEALED_ROOT_KEYS"]
 
 INTEGRITY_FORMAT = 1
 # root attributes that change after the seal (or are the seal itself); ``generation`` names
@@ -72,13 +72,13 @@ def seal(raw: RawIO, root_attrs: dict[str, Any]) -> dict[str, Any]:
     import google_crc32c
 
     data = raw.get(MANIFEST)
-    manifest: dict[str, list[int]] = json.loads(data) if data else {}
+    manifest: dict[str, list] = json.loads(data) if data else {}
     manifest = {k: v for k, v in manifest.items() if not k.startswith(f"{RECORDS}/")}
     for key in raw.list(f"{RECORDS}/"):
         if "/c/" in key:
             blob = raw.get(key)
             if blob is not None:
-                manifest[key] = [len(blob), int(google_crc32c.value(blob))]
+                manifest[key] = object_record(blob)
     text = json.dumps(manifest, sort_keys=True).encode()
     raw.put(MANIFEST, text)
     metadata = {}
@@ -125,7 +125,7 @@ def unexpected_nodes(raw: RawIO, attrs: dict[str, Any], where: str) -> list[str]
             if key not in expected]
 
 
-def load_manifest(raw: RawIO, attrs: dict[str, Any], where: str) -> dict[str, list[int]]:
+def load_manifest(raw: RawIO, attrs: dict[str, Any], where: str) -> dict[str, list]:
     """The manifest, checked against the seal when the store has one ({} when an unsealed store
     has none). Raises :class:`IntegrityError` naming the file if it is missing, not JSON, or
     differs from what the conversion wrote."""
@@ -145,13 +145,34 @@ def load_manifest(raw: RawIO, attrs: dict[str, Any], where: str) -> dict[str, li
         return {}
     manifest = parse_json(data, where, MANIFEST)
     if not isinstance(manifest, dict) or not all(
-            isinstance(v, list) and len(v) == 2 for v in manifest.values()):
+            isinstance(v, list) and len(v) in (2, 3) for v in manifest.values()):
         raise IntegrityError(f"{where}: {MANIFEST} is not a manifest (expected an object of "
-                             "key -> [nbytes, crc32c])")
+                             "key -> [nbytes, crc32c, sha256])")
     return manifest
 
 
-def object_problem(key: str, blob: bytes | None, manifest: dict[str, list[int]],
+def object_record(pieces: Any) -> list:
+    """``[nbytes, crc32c, sha256]`` of an object given as bytes-like pieces (the manifest entry).
+
+    Why SHA-256 beside the CRC32C: a shard is a run of chunks each followed by its own CRC32C,
+    then the index and its CRC32C; a message followed by its CRC is a codeword, so the CRC32C of
+    the whole object depends on the chunk lengths only. Two shards with equal chunk lengths
+    (uncompressible float32 windows) have equal CRC32Cs, and a chunk rewritten with a valid CRC
+    leaves the object's CRC32C unchanged. SHA-256 (32 hex characters kept) has no such blind
+    spot; readers check it, ``verify`` checks both."""
+    import google_crc32c
+
+    crc, n = 0, 0
+    sha = hashlib.sha256()
+    for piece in pieces if isinstance(pieces, (list, tuple)) else [pieces]:
+        view = bytes(piece) if isinstance(piece, memoryview) else piece
+        crc = google_crc32c.extend(crc, view)
+        sha.update(view)
+        n += len(view)
+    return [n, int(crc), sha.hexdigest()[:32]]
+
+
+def object_problem(key: str, blob: bytes | None, manifest: dict[str, list],
                    strict: bool) -> str | None:
     """Why the object ``key`` (``blob``, None if absent) is not what was written, or None.
 
@@ -168,6 +189,9 @@ def object_problem(key: str, blob: bytes | None, manifest: dict[str, list[int]],
         return "the object is missing"
     if len(blob) != entry[0]:
         return f"{len(blob)} bytes, {entry[0]} written"
-    if google_crc32c.value(blob) != entry[1]:
+    if len(entry) > 2:  # SHA-256: sees swapped shards and re-checksummed chunks too
+        if hashlib.sha256(blob).hexdigest()[:32] != entry[2]:
+            return "checksum mismatch, the content changed"
+    elif google_crc32c.value(blob) != entry[1]:  # a manifest written before the SHA-256
         return "checksum mismatch, the content changed"
     return None

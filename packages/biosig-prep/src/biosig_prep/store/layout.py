@@ -25,7 +25,7 @@ Layout::
                    min_valid_fraction}
         labels/                  only for paired, labelled data (DREAMER): (N,) int64 arrays
         _meta/                   a group: sources.json (path -> [size, mtime_ns] of every source
-                                 file), manifest.json (key -> [nbytes, crc32c] of every chunk
+                                 file), manifest.json (key -> [nbytes, crc32c, sha256] of every chunk
                                  and shard object written, records/ included),
                                  writer.lock (while a conversion runs: pid, host)
 
@@ -64,7 +64,7 @@ STAGING = "_convert"  # private group of an unfinished conversion, removed when 
 META = "_meta"  # a plain Zarr group for the store's own records (not a stream)
 LOCK = f"{META}/writer.lock"  # the one writer's lock object (see biosig_prep.store.lock)
 SOURCES = f"{META}/sources.json"  # size and mtime of every source file when converted
-MANIFEST = f"{META}/manifest.json"  # key -> [nbytes, crc32c] of every chunk object written
+MANIFEST = f"{META}/manifest.json"  # key -> [nbytes, crc32c, sha256] of every object written
 RECORD_COLUMNS: dict[str, str] = {
     "id": "str", "source": "str", "path": "str", "status": "str", "metadata": "str",
     "fs": "float64", "n_samples": "int64",

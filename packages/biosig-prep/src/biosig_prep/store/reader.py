@@ -53,7 +53,7 @@ class ShardReader:
 
     array : the zarr array (``Stream.windows``). io / path : how to reach its objects (default:
         the array's own store and path). where : names the stream in messages.
-    manifest : ``key -> [nbytes, crc32c]`` of the objects written (:meth:`Store.manifest`):
+    manifest : ``key -> [nbytes, crc32c, sha256]`` of the objects written (:meth:`Store.manifest`):
         every fetched shard is checked against it (a missing, truncated, changed or swapped
         shard raises :class:`DamagedShardError`). strict : the manifest is complete (a sealed
         store): an unlisted object, or a missing chunk of a stored row, is damage too.
@@ -61,7 +61,7 @@ class ShardReader:
 
     def __init__(self, array: Any, *, fast: bool = True, io: RawIO | None = None,
                  path: str | None = None, where: str | None = None,
-                 check: Any = None, manifest: dict[str, list[int]] | None = None,
+                 check: Any = None, manifest: dict[str, list] | None = None,
                  strict: bool = False) -> None:
         self.array = array
         shards = getattr(array, "shards", None)
@@ -292,10 +292,10 @@ class Store:
         self.raw = raw
         self.attrs: dict[str, Any] = dict(group.attrs)
         self._streams: dict[str, Stream] = {}
-        self._manifest: dict[str, list[int]] | None = None
+        self._manifest: dict[str, list] | None = None
 
-    def manifest(self) -> dict[str, list[int]]:
-        """``key -> [nbytes, crc32c]`` of every object the conversion wrote ({} if unknown).
+    def manifest(self) -> dict[str, list]:
+        """``key -> [nbytes, crc32c, sha256]`` of every object the conversion wrote ({} if unknown).
         Raises :class:`StoreError` naming the file if it is missing from a sealed store, or is
         not JSON, or differs from what the conversion wrote."""
         if self._manifest is None:

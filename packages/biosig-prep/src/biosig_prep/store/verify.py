@@ -1,7 +1,7 @@
 """Integrity: every chunk and shard object against the store's own record of what was written.
 
-The convert driver writes ``_meta/manifest.json`` (``key -> [nbytes, crc32c]`` of every object
-written) and seals the store (:mod:`biosig_prep.store.integrity`). :func:`verify_store` reads each
+The convert driver writes ``_meta/manifest.json`` (``key -> [nbytes, crc32c, sha256]`` of every
+object written) and seals the store (:mod:`biosig_prep.store.integrity`). :func:`verify_store` reads each
 object back and names what is missing, has another size or another checksum, or was not written,
 by stream (or table) and shard/chunk index, and every ``zarr.json`` that differs from the seal.
 """
@@ -46,6 +46,8 @@ def verify_store(url: str | os.PathLike, *, storage_options: dict | None = None,
     line naming the file) if the store has no manifest (written before this check existed) or
     its manifest is missing from a sealed store, is not JSON, or was changed.
     """
+    import google_crc32c
+
     text = os.fspath(url)
     store = open_store(text, allow_incomplete=allow_incomplete, storage_options=storage_options,
                        check=False)
@@ -69,6 +71,8 @@ def verify_store(url: str | os.PathLike, *, storage_options: dict | None = None,
         blob = raw.get(key)
         total += 0 if blob is None else len(blob)
         why = object_problem(key, blob, manifest, sealed)
+        if why is None and blob is not None and google_crc32c.value(blob) != manifest[key][1]:
+            why = "checksum mismatch, the content changed"  # both digests, where there are two
         if why is not None:
             problems.append(f"{_name(key)}: {why} ({key})")
     if sealed:  # objects nobody wrote (a chunk that would shadow the fill value)
