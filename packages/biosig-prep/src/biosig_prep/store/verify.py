@@ -74,6 +74,7 @@ def verify_store(url: str | os.PathLike, *, storage_options: dict | None = None,
         if why is None and blob is not None and google_crc32c.value(blob) != manifest[key][1]:
             why = "checksum mismatch, the content changed"  # both digests, where there are two
         if why is not None:
+            why = "missing" if blob is None else why
             problems.append(f"{_name(key)}: {why} ({key})")
     if sealed:  # objects nobody wrote (a chunk that would shadow the fill value)
         for prefix in [f"{n}/" for n in store.stream_names] + [f"{LABELS}/", f"{RECORDS}/"]:
