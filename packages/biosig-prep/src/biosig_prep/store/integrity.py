@@ -2,10 +2,11 @@
 
 Three records, written once when a conversion completes (:func:`seal`) and checked on read:
 
-* ``_meta/manifest.json``: ``key -> [nbytes, crc32c, sha256]`` of every chunk and shard object
-  (:func:`object_record`). Readers compare every object they fetch against it (one SHA-256 pass
-  over bytes already in memory), so flipped bytes, a truncated object, two shards swapped, a
-  missing object or one that was never written are errors naming the stream and shard.
+* ``_meta/manifest.json``: ``key -> [nbytes, crc32c, digest]`` of every chunk and shard object
+  (:func:`object_record`). Readers compare every object they fetch against it (size and digest;
+  a shard's digest covers its chunks' CRC32Cs and its index, and each chunk decoded is checked
+  against its CRC32C), so flipped bytes, a truncated object, two shards swapped, a missing
+  object or one that was never written are errors naming the stream and shard.
 * the root attribute ``integrity``: ``{"format": 1, "metadata": {zarr.json key -> digest},
   "root": digest, "manifest": [nbytes, crc32c]}``. The digest (SHA-256 of the canonical JSON) of
   every group's and array's ``zarr.json`` covers what decides the decoded values (shape, data
@@ -24,11 +25,14 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
+
 from biosig_prep.store.io import RawIO
-from biosig_prep.store.layout import MANIFEST, META, RECORDS, STAGING
+from biosig_prep.store.layout import EMPTY_CHUNK, MANIFEST, META, RECORDS, STAGING
 
 __all__ = ["INTEGRITY_FORMAT", "IntegrityError", "seal", "metadata_problems", "load_manifest",
-           "object_problem", "object_record", "canonical_digest", "UNSEALED_ROOT_KEYS"]
+           "object_problem", "object_record", "shard_fingerprint", "fully_checked",
+           "canonical_digest", "UNSEALED_ROOT_KEYS"]
 
 INTEGRITY_FORMAT = 1
 # root attributes that change after the seal (or are the seal itself); ``generation`` names
@@ -152,24 +156,48 @@ def load_manifest(raw: RawIO, attrs: dict[str, Any], where: str) -> dict[str, li
 
 
 def object_record(pieces: Any) -> list:
-    """``[nbytes, crc32c, sha256]`` of an object given as bytes-like pieces (the manifest entry).
+    """``[nbytes, crc32c, digest]``: the manifest entry of an object given as bytes (a chunk) or
+    as the list of pieces :meth:`~biosig_prep.store.codec.WindowCodec.shard` returns (a shard:
+    its chunks, each ending with its CRC32C, then the index and the index's CRC32C).
 
-    Why SHA-256 beside the CRC32C: a shard is a run of chunks each followed by its own CRC32C,
-    then the index and its CRC32C; a message followed by its CRC is a codeword, so the CRC32C of
-    the whole object depends on the chunk lengths only. Two shards with equal chunk lengths
-    (uncompressible float32 windows) have equal CRC32Cs, and a chunk rewritten with a valid CRC
-    leaves the object's CRC32C unchanged. SHA-256 (32 hex characters kept) has no such blind
-    spot; readers check it, ``verify`` checks both."""
+    The digest of a chunk is the SHA-256 of its bytes. That of a shard, ``"k<slots>:<sha>"``, is
+    the SHA-256 of its chunks' CRC32Cs and its index (:func:`shard_fingerprint`): a few bytes per
+    window, so checking it costs nothing, while every chunk a reader decodes is checked against
+    its own CRC32C. The whole object's CRC32C cannot do this job: a chunk followed by its CRC
+    is a CRC codeword, so a shard's CRC32C depends on its chunk lengths only (two shards of equal
+    chunk lengths swapped, or a chunk rewritten with a valid CRC, leave it unchanged). ``verify``
+    checks CRC32C and digest; readers the digest, plus the CRC32C of each chunk they decode."""
     import google_crc32c
 
+    parts = [bytes(p) if isinstance(p, memoryview) else p
+             for p in (pieces if isinstance(pieces, (list, tuple)) else [pieces])]
     crc, n = 0, 0
-    sha = hashlib.sha256()
-    for piece in pieces if isinstance(pieces, (list, tuple)) else [pieces]:
-        view = bytes(piece) if isinstance(piece, memoryview) else piece
-        crc = google_crc32c.extend(crc, view)
-        sha.update(view)
-        n += len(view)
-    return [n, int(crc), sha.hexdigest()[:32]]
+    for part in parts:
+        crc = google_crc32c.extend(crc, part)
+        n += len(part)
+    if len(parts) > 1:  # a shard
+        index = parts[-1][:-4]
+        digest = hashlib.sha256(b"".join(p[-4:] for p in parts[:-1]) + index).hexdigest()[:32]
+        return [n, int(crc), f"k{len(index) // 16}:{digest}"]
+    return [n, int(crc), hashlib.sha256(parts[0]).hexdigest()[:32]]
+
+
+def shard_fingerprint(blob: bytes, n_slots: int) -> str | None:
+    """The digest :func:`object_record` gives the shard ``blob`` of ``n_slots`` chunks (index at
+    the end, with its CRC32C), or None if its index does not describe the object."""
+    raw = np.frombuffer(blob, dtype=np.uint8)
+    size = 16 * n_slots + 4
+    if len(raw) < size:
+        return None
+    index = raw[len(raw) - size:len(raw) - 4]
+    table = index.view("<u8").reshape(n_slots, 2)
+    used = table[:, 0] != np.uint64(EMPTY_CHUNK)
+    ends = table[used, 0] + table[used, 1]
+    if used.any() and (int(ends.max()) > len(raw) - size or int(table[used, 1].min()) < 4):
+        return None
+    trailers = raw[(ends[:, None].astype(np.int64) - 4 + np.arange(4)).ravel()]
+    digest = hashlib.sha256(trailers.tobytes() + index.tobytes()).hexdigest()[:32]
+    return f"k{n_slots}:{digest}"
 
 
 def object_problem(key: str, blob: bytes | None, manifest: dict[str, list],
@@ -189,9 +217,19 @@ def object_problem(key: str, blob: bytes | None, manifest: dict[str, list],
         return "the object is missing"
     if len(blob) != entry[0]:
         return f"{len(blob)} bytes, {entry[0]} written"
-    if len(entry) > 2:  # SHA-256: sees swapped shards and re-checksummed chunks too
+    if len(entry) > 2 and str(entry[2]).startswith("k"):  # a shard: its chunks' CRCs + index
+        slots = int(str(entry[2])[1:].split(":")[0])
+        if shard_fingerprint(blob, slots) != entry[2]:
+            return "checksum mismatch, the content changed"
+    elif len(entry) > 2:  # a chunk: SHA-256 of its bytes
         if hashlib.sha256(blob).hexdigest()[:32] != entry[2]:
             return "checksum mismatch, the content changed"
-    elif google_crc32c.value(blob) != entry[1]:  # a manifest written before the SHA-256
+    elif google_crc32c.value(blob) != entry[1]:  # a manifest written before the digest
         return "checksum mismatch, the content changed"
     return None
+
+
+def fully_checked(entry: list | None) -> bool:
+    """Whether :func:`object_problem` saw every byte of the object (then the per-chunk CRC32Cs
+    need not be computed again): not for a shard's digest, which covers its chunks' CRCs."""
+    return entry is not None and not (len(entry) > 2 and str(entry[2]).startswith("k"))

@@ -16,6 +16,7 @@ from biosig_prep.store.checked import CheckedArray, damaged_error
 from biosig_prep.store.codec import ShardDecoder
 from biosig_prep.store.integrity import (
     IntegrityError,
+    fully_checked,
     load_manifest,
     metadata_problems,
     object_problem,
@@ -184,7 +185,7 @@ class ShardReader:
         why = object_problem(key, blob, self.manifest, self.strict)
         if why is not None:
             raise damaged_error(self.where, f"shard {shard}", why)
-        return key in self.manifest
+        return fully_checked(self.manifest.get(key))
 
 
 class Stream:
