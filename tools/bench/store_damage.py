@@ -1,4 +1,4 @@
-"""Issue 17, "store integrity" class: damage a sealed store 25 ways, read it, and classify.
+"""Issue 17, "store integrity" class: damage a sealed store 26 ways, read it, and classify.
 
 Usage: python tools/bench/store_damage.py [--out bench-out/damage]
 
@@ -63,6 +63,20 @@ def _empty_index_entry(p: Path) -> None:
     path.write_bytes(bytes(data[:-(16 * k + 4)]) + bytes(index) + crc)
 
 
+def _rechecksummed(p: Path) -> None:
+    """Change a chunk's last byte and recompute its CRC32C (the shard's CRC32C stays the same)."""
+    import google_crc32c
+
+    path = _shard(p, "eeg@200", 0)
+    data = bytearray(path.read_bytes())
+    offset, length = (int(v) for v in np.frombuffer(bytes(data[-36:-4]), "<u8")[:2])
+    body = bytearray(data[offset:offset + length - 4])
+    body[-1] ^= 0x01
+    data[offset:offset + length] = bytes(body) + int(google_crc32c.value(bytes(body))).to_bytes(
+        4, "little")
+    path.write_bytes(bytes(data))
+
+
 def _stray(p: Path) -> None:
     n = json.loads((p / "eeg@200" / "windows" / "zarr.json").read_text())["shape"][0]
     extra = _shard(p, "eeg@200", -(-n // 2))
@@ -105,6 +119,7 @@ CASES: dict[str, Callable[[Path], None]] = {
     "labels chunk deleted": lambda p: next((p / "labels").glob("*/c/0")).unlink(),
     "chunk marked empty in a valid shard index": _empty_index_entry,
     "stray shard past the last window": _stray,
+    "chunk rewritten with a valid CRC32C": _rechecksummed,
 }
 
 
