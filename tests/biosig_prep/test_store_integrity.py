@@ -293,3 +293,22 @@ def test_xarray_opens_every_group_with_dimension_names_and_units(base):
         np.testing.assert_array_equal(labels[key].values, values)
     records = xr.open_zarr(base, group="records", consolidated=False)
     assert list(records.status.values) == list(store.records()["status"])
+
+
+@pytest.mark.parametrize("where", ["root", "unsealed stream"])
+def test_garbage_zarr_json_is_one_line_naming_it(copy, where):
+    from typer.testing import CliRunner
+
+    from biosig_prep.cli import app
+
+    if where == "root":
+        (copy / "zarr.json").write_text("{garbage")
+        match = r"d.zarr: zarr.json cannot be read \(JSONDecodeError"
+    else:
+        _edit_json(copy / "zarr.json", lambda m: m["attributes"].pop("integrity"))
+        (copy / "eeg@200" / "windows" / "zarr.json").write_text("{garbage")
+        match = r"d.zarr: stream eeg@200 cannot be opened \(a zarr.json under eeg@200/ is damaged"
+    with pytest.raises(StoreError, match=match):
+        open_store(copy).stream("eeg@200")
+    out = CliRunner().invoke(app, ["inspect", str(copy)])
+    assert out.exit_code == 1 and "Traceback" not in out.output and out.output.count("\n") == 1

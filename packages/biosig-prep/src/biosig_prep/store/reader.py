@@ -363,8 +363,13 @@ class Store:
             if name not in self.stream_names:
                 available = ", ".join(self.stream_names) or "none"
                 raise KeyError(f"{self.url} has no stream {name!r} (available: {available})")
-            with quiet():
-                self._streams[name] = Stream(self, cast(zarr.Group, self._group[name]))
+            try:
+                with quiet():
+                    self._streams[name] = Stream(self, cast(zarr.Group, self._group[name]))
+            except (ValueError, TypeError, KeyError) as exc:  # an unsealed store's bad zarr.json
+                raise StoreError(f"{self.url}: stream {name} cannot be opened (a zarr.json under "
+                                 f"{name}/ is damaged: {type(exc).__name__}: {exc}); run "
+                                 "`biosig-prep verify` on the store") from None
         return self._streams[name]
 
     def records(self) -> dict[str, np.ndarray]:
@@ -419,6 +424,9 @@ def open_store(url: str | os.PathLike, *, allow_incomplete: bool = False,
             group = zarr.open_group(store=store, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
             KeyError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not isinstance(exc, KeyError):
+            raise StoreError(f"{text}: zarr.json cannot be read ({type(exc).__name__}: {exc}); "
+                             "restore it or re-run `biosig-prep convert`") from None
         raise StoreError(f"{text}: not a biosig-prep store (no Zarr group there: {exc})") from exc
     attrs = dict(group.attrs)
     if "schema" not in attrs:
