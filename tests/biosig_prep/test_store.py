@@ -35,7 +35,7 @@ def test_shards_are_byte_identical_to_zarr(tmp_path, n, k):
     codec = WindowCodec()
     group = zarr.open_group(tmp_path / "z.zarr", mode="w")
     arr = group.create_array("w", shape=data.shape, dtype="float32", chunks=(1, C, P, S),
-                             shards=(k, C, P, S), compressors=[codec.zarr_codec()])
+                             shards=(k, C, P, S), compressors=codec.zarr_compressors())
     arr[:] = data
     raw = RawIO(open_raw_store(tmp_path / "z.zarr"))
     for shard in range(-(-n // k)):

@@ -50,7 +50,7 @@ def test_hand_made_shards_are_byte_identical_to_zarrs_codec_chain(tmp_path, code
         group = zarr.open_group(tmp_path / "z.zarr", mode="w")
         arr = group.create_array("w", shape=data.shape, dtype="float32", chunks=(1, C, P, S),
                                  shards=(k, C, P, S), filters=codec.zarr_filters(),
-                                 compressors=[codec.zarr_codec()])
+                                 compressors=codec.zarr_compressors())
         arr[:] = data
     raw = RawIO(open_raw_store(tmp_path / "z.zarr"))
     encoded = codec.encode_many(data)

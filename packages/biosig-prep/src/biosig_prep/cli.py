@@ -188,12 +188,12 @@ def inspect(
     """Summarize a store (records ok/skipped with reasons, windows per stream, padded patches,
     rates, leads, config); exit code 1 if STORE is not a biosig-prep store (or, with --verify,
     if an object is missing or damaged)."""
-    from biosig_prep.store import StoreError
+    from biosig_prep.store import DamagedShardError, StoreError
     from biosig_prep.summary import describe_store, render_text
 
     try:
         desc = describe_store(store)
-    except StoreError as err:
+    except (StoreError, DamagedShardError) as err:
         _echo_err(f"error: {err}")
         raise typer.Exit(EXIT_ERROR) from None
     typer.echo(json.dumps(desc, indent=2) if as_json else render_text(desc))
@@ -216,7 +216,9 @@ def _verify(store: str) -> int:
                   "or damaged; re-run `biosig-prep convert` with --overwrite to rewrite the store")
         return EXIT_ERROR
     typer.echo(f"{store}: all {report['checked']} objects intact "
-               f"({report['bytes'] / 1e6:.1f} MB checked)")
+               f"({report['bytes'] / 1e6:.1f} MB checked)"
+               + ("" if report.get("sealed") else "; written before metadata digests (its "
+                  "zarr.json files are not checked): re-run `biosig-prep convert` to add them"))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from biosig_prep.store import (
     chunk_key,
     small_chunk_bytes,
 )
+from biosig_prep.store.integrity import object_record
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,17 @@ def _write_block(spec: _RunSpec, block: _Block, *data: Any) -> tuple[str, int]:
 
 
 class _Recording:
-    """RawIO.put that also records ``key -> [nbytes, crc32c]`` of every object written."""
+    """RawIO.put that also records ``key -> [nbytes, crc32c, sha256]`` of every object written
+    (see :func:`biosig_prep.store.integrity.object_record`)."""
 
     def __init__(self, raw: RawIO) -> None:
         self.raw = raw
-        self.written: dict[str, list[int]] = {}
+        self.written: dict[str, list] = {}
 
     def put(self, key: str, data: Any) -> None:
-        import google_crc32c
-
         pieces = data if isinstance(data, (list, tuple)) else [data]
-        crc, n = 0, 0
-        for piece in pieces:
-            crc = google_crc32c.extend(crc, bytes(piece) if isinstance(piece, memoryview)
-                                       else piece)
-            n += len(piece)
         self.raw.put(key, pieces)
-        self.written[key] = [n, int(crc)]
+        self.written[key] = object_record(pieces)
 
     def get(self, *args: Any, **kw: Any) -> Any:
         return self.raw.get(*args, **kw)

@@ -133,7 +133,7 @@ class _Driver:
         self.reasons: Counter = Counter()
         self.executor = executor
         self.running: dict[tuple, Any] = {}  # tag -> block or (batch, table) of a spill
-        self.manifest: dict[str, list[int]] = {}  # object key -> [nbytes, crc32c] written
+        self.manifest: dict[str, list] = {}  # object key -> [nbytes, crc32c, sha256] written
 
     # -- resume --------------------------------------------------------------------------
     def resume_from(self, markers: dict[int, dict[str, Any]],

@@ -262,6 +262,7 @@ def _finalize(writer: StoreWriter) -> None:
     """Delete the staging area, then set ``complete`` (the very last write)."""
     writer.raw.delete_prefix(f"{STAGING}/blocks")
     writer.raw.delete_prefix(STAGING)
+    writer.seal()  # the integrity record readers check against (biosig_prep.store.integrity)
     attrs = writer.read_attrs() or {}
     conversion = {**(attrs.get("conversion") or {}), "state": "complete"}
     writer.update_attrs(conversion=conversion, complete=True)

@@ -8,12 +8,16 @@ One sub-package owns the format (see :mod:`biosig_prep.store.layout` for the lay
 * :mod:`~biosig_prep.store.io`: whole-object I/O, the only place that touches zarr's internals;
 * :mod:`~biosig_prep.store.reader`: :func:`open_store`, :class:`Store`, :class:`Stream`,
   :class:`ShardReader`;
-* :mod:`~biosig_prep.store.writer`: :class:`StoreWriter` (metadata; used by the convert driver).
+* :mod:`~biosig_prep.store.writer`: :class:`StoreWriter` (metadata; used by the convert driver);
+* :mod:`~biosig_prep.store.integrity`: the seal (manifest, metadata digests) readers check,
+  and :mod:`~biosig_prep.store.checked`: small arrays read with every chunk checked.
 
 ``complete`` is written last; :func:`open_store` refuses a store without it unless asked.
 """
 
+from biosig_prep.store.checked import CheckedArray
 from biosig_prep.store.codec import EncodingRangeError, ShardDecoder, WindowCodec, codec_for
+from biosig_prep.store.integrity import IntegrityError
 from biosig_prep.store.io import RawIO, open_raw_store
 from biosig_prep.store.layout import (
     EMPTY_CHUNK,
@@ -52,5 +56,5 @@ __all__ = [
     "open_store", "ShardReader", "ShardDecoder", "StreamSpec", "WindowCodec", "codec_for",
     "EncodingRangeError", "RawIO", "StoreWriter", "open_raw_store", "chunk_key",
     "RECORD_COLUMNS", "RECORDS", "RECORDS_CHUNK", "LABELS", "LABELS_CHUNK", "STAGING", "LOCK", "META", "SOURCES", "MANIFEST",
-    "EMPTY_CHUNK", "verify_store", "SMALL_ARRAYS", "auto_block_size", "auto_shard_size", "small_chunk_bytes",
+    "EMPTY_CHUNK", "verify_store", "CheckedArray", "IntegrityError", "SMALL_ARRAYS", "auto_block_size", "auto_shard_size", "small_chunk_bytes",
 ]

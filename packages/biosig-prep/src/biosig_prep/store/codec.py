@@ -4,10 +4,14 @@ Windows are stored one per chunk inside ``sharding_indexed`` shards. Each chunk 
 zarr's own codec chain, so plain zarr reads the physical values:
 
 * ``int16`` (default): ``numcodecs.fixedscaleoffset`` (``round(x / step)`` as int16) ->
-  ``bytes`` (little-endian) -> ``blosc`` (bit-shuffle + LZ4 level 9). Decoded as
+  ``bytes`` (little-endian) -> ``blosc`` (bit-shuffle + LZ4 level 9) -> ``crc32c``. Decoded as
   ``float32(q / scale)`` with ``scale = 1 / step``; largest error :meth:`WindowCodec.max_abs_error`
   (half a step, plus float32 rounding).
-* ``float32``: ``bytes`` -> ``blosc`` (byte shuffle + LZ4): exact (schema 1's encoding).
+* ``float32``: ``bytes`` -> ``blosc`` (byte shuffle + LZ4) -> ``crc32c``: exact.
+
+The last codec, the Zarr v3 core ``crc32c`` (4 bytes appended to every chunk), makes any Zarr
+reader check every chunk it decodes; stores written before it (no ``crc32c`` in the chain) are
+read as before.
 
 :meth:`WindowCodec.encode` gives the bytes zarr itself would store for one window chunk and
 :meth:`WindowCodec.shard` the bytes of one shard object (chunks back to back, then the
@@ -30,7 +34,14 @@ import numpy as np
 
 from biosig_prep.store.layout import EMPTY_CHUNK
 
-__all__ = ["WindowCodec", "ShardDecoder", "EncodingRangeError", "codec_for"]
+__all__ = ["WindowCodec", "ShardDecoder", "EncodingRangeError", "codec_for", "with_crc32c"]
+
+
+def with_crc32c(data: bytes) -> bytes:
+    """``data`` followed by its CRC32C, little-endian: what zarr's ``crc32c`` codec stores."""
+    import google_crc32c
+
+    return data + int(google_crc32c.value(data)).to_bytes(4, "little")
 
 _INT_MAX = {"int16": 32767}
 
@@ -85,6 +96,12 @@ class WindowCodec:
 
         with quiet():
             return [FixedScaleOffset(offset=0, scale=self.scale, dtype="<f4", astype="<i2")]
+
+    def zarr_compressors(self) -> list:
+        """The bytes-to-bytes codecs of a window chunk: Blosc, then the CRC32C checksum."""
+        from zarr.codecs import Crc32cCodec
+
+        return [self.zarr_codec(), Crc32cCodec()]
 
     def zarr_codec(self):
         from zarr.codecs import BloscCodec
@@ -150,19 +167,19 @@ class WindowCodec:
         return None
 
     def encode(self, window: np.ndarray) -> bytes:
-        """Encoded bytes of one window, shape (C, P, S)."""
+        """Encoded bytes of one window, shape (C, P, S) (compressed, then its CRC32C)."""
         if self.dtype == "float32":
             w = np.ascontiguousarray(window, dtype="<f4")
         else:
             w = np.ascontiguousarray(self.quantize(window))
-        return self._blosc().encode(w.reshape(-1).view(np.uint8))
+        return with_crc32c(self._blosc().encode(w.reshape(-1).view(np.uint8)))
 
     def encode_many(self, windows: np.ndarray) -> list[bytes]:
         """:meth:`encode` of every window of (N, C, P, S) (quantized in one pass)."""
         data = (np.ascontiguousarray(windows, dtype="<f4") if self.dtype == "float32"
                 else self.quantize(windows))
         blosc = self._blosc()
-        return [blosc.encode(w.reshape(-1).view(np.uint8)) for w in data]
+        return [with_crc32c(blosc.encode(w.reshape(-1).view(np.uint8))) for w in data]
 
     @staticmethod
     def shard(chunks: Sequence[bytes | memoryview], n_slots: int) -> list[bytes | memoryview]:
@@ -214,12 +231,15 @@ class ShardDecoder:
     The layout it knows (anything else: :meth:`from_metadata` returns None): one
     ``sharding_indexed`` codec, inner chunk = one row; inner codecs an optional
     ``numcodecs.fixedscaleoffset`` (float32 from int8/16/32), ``bytes`` little-endian, and an
-    optional zstd / gzip / blosc; index codecs ``bytes`` (+ ``crc32c``), at the start or end.
+    optional zstd / gzip / blosc, then an optional ``crc32c`` (checked on every chunk decoded,
+    unless the caller checked the whole object); index codecs ``bytes`` (+ ``crc32c``), at the
+    start or end.
     """
 
     def __init__(self, k: int, row_shape: tuple[int, ...], stored: np.dtype,
                  decompress: Any | None, *, scale: float | None, offset: float,
-                 index_at_end: bool, index_crc: bool, fill_value: float, where: str) -> None:
+                 index_at_end: bool, index_crc: bool, fill_value: float, where: str,
+                 chunk_crc: bool = False) -> None:
         self.k, self.row_shape, self.stored = k, row_shape, stored
         self.row_size = int(np.prod(row_shape))
         self.decompress, self.scale, self.offset = decompress, scale, offset
@@ -227,6 +247,7 @@ class ShardDecoder:
         self.index_nbytes = 16 * k + (4 if index_crc else 0)
         self.fill_value = fill_value
         self.where = where  # "<url> stream <name>" for messages
+        self.chunk_crc = chunk_crc  # every chunk ends with its CRC32C (zarr's crc32c codec)
         self.float32_exact = scale is not None and not offset and _float32_exact(stored, scale)
 
     @classmethod
@@ -259,6 +280,9 @@ class ShardDecoder:
             if np.dtype(c.get("dtype", "<f4")) != np.dtype("<f4") or stored.kind != "i":
                 return None
             scale, offset = float(c["scale"]), float(c.get("offset") or 0.0)
+        chunk_crc = bool(inner) and inner[-1]["name"] == "crc32c"
+        if chunk_crc:
+            inner.pop()
         if not inner or inner[0]["name"] != "bytes":
             return None
         endian = (inner[0].get("configuration") or {}).get("endian", "little")
@@ -291,7 +315,8 @@ class ShardDecoder:
         return cls(shard_shape[0], tuple(shape[1:]), stored.newbyteorder("<"), decompress,
                    scale=scale, offset=offset,
                    index_at_end=conf.get("index_location", "end") == "end",
-                   index_crc=len(idx) == 2, fill_value=float(fill or 0.0), where=where)
+                   index_crc=len(idx) == 2, fill_value=float(fill or 0.0), where=where,
+                   chunk_crc=chunk_crc)
 
     def _damaged(self, shard: int, why: str) -> OSError:
         from biosig_prep.store.layout import DamagedShardError
@@ -318,10 +343,15 @@ class ShardDecoder:
         return table
 
     def decode_rows(self, raw: np.ndarray | None, rows: Sequence[int],
-                    dests: Sequence[np.ndarray | None], shard: int = -1) -> None:
+                    dests: Sequence[np.ndarray | None], shard: int = -1, *,
+                    present: int = 0, verified: bool = False) -> None:
         """Decode shard-local ``rows`` of one fetched shard, row i into ``dests[i]`` (a flat
         uint8 view of a float32 destination; None = not needed, not decoded). ``raw`` None (the
-        shard object does not exist) gives the fill value."""
+        shard object does not exist) gives the fill value.
+
+        present : rows ``0..present-1`` of this shard must be stored (a missing one is damage,
+            not the fill value). verified : the caller checked the whole object's checksum, so
+            the per-chunk CRC32Cs are not computed again."""
         if raw is None:
             for d in dests:
                 if d is not None:
@@ -329,19 +359,32 @@ class ShardDecoder:
             return
         table = self.index(raw, shard).tolist()
         scratch = None if self.scale is None else np.empty(self.row_size, self.stored)
+        check_crc = self.chunk_crc and not verified
+        trailer = 4 if self.chunk_crc else 0
         for r, d in zip(rows, dests, strict=True):
             if d is None:
                 continue
             off, length = table[r]
             if off == EMPTY_CHUNK:
+                if r < present:
+                    raise self._damaged(shard, f"chunk {r} is missing from its index")
                 d.view(np.float32)[...] = self.fill_value
                 continue
+            if length < trailer:
+                raise self._damaged(shard, f"chunk {r}: {length} bytes, shorter than its checksum")
+            body = raw[off:off + length - trailer]
+            if check_crc:
+                import google_crc32c
+
+                stored = int(raw[off + length - 4:off + length].view("<u4")[0])
+                if google_crc32c.value(body) != stored:
+                    raise self._damaged(shard, f"chunk {r}: checksum mismatch")
             target = d if scratch is None else scratch.view(np.uint8)
             try:
                 if self.decompress is None:
-                    target[...] = raw[off:off + length]
+                    target[...] = body
                 else:
-                    self.decompress(raw[off:off + length], target)
+                    self.decompress(body, target)
             except Exception as exc:  # noqa: BLE001 - any codec failure is a damaged shard
                 raise self._damaged(shard, f"chunk {r}: {type(exc).__name__}: {exc}") from exc
             if scratch is not None:  # exactly zarr's float32(q / scale + offset)

@@ -3,15 +3,18 @@
 Layout::
 
     <root>/                      attrs: schema (2), version, config, complete, summary,
-                                 conversion (fingerprint, state, sources with size+mtime)
+                                 conversion (fingerprint, state, sources with size+mtime),
+                                 integrity (the seal: digests of every zarr.json, of the
+                                 root attributes and of the manifest; see .integrity)
         records/                 one row per source record, in plan order
             id source path status metadata   (variable-length strings; metadata is JSON text)
             fs (float64)  n_samples (int64)
         ecg@500/  eeg@200/ ...   one group per stream (a modality at a rate)
             windows        (N, C, P, S): float32 to a reader; stored as int16 multiples of a
                            fixed step (zarr codecs: numcodecs.fixedscaleoffset -> bytes ->
-                           blosc bitshuffle/lz4) or as float32 (bytes -> blosc shuffle/lz4);
-                           chunks (1, C, P, S) inside shards (K, C, P, S)
+                           blosc bitshuffle/lz4 -> crc32c) or as float32 (bytes -> blosc
+                           shuffle/lz4 -> crc32c); chunks (1, C, P, S) inside shards
+                           (K, C, P, S); dimension_names window, channel, patch, sample
             record         (N,) int64, row of ``records/`` the window comes from
             start          (N,) int64, first sample of the window at the stream's rate
             channel_mask   (N, C) bool, False where a channel was missing and zero-filled
@@ -19,12 +22,25 @@ Layout::
                            partial window (padding is always at the end)
             attrs: modality, fs, channels, units, n_patches, patch_size,
                    encoding {dtype, step, units, max_abs_error}, tail {policy,
-                   min_valid_fraction}, shards {count, nbytes: [...]} (written objects)
+                   min_valid_fraction}
         labels/                  only for paired, labelled data (DREAMER): (N,) int64 arrays
         _meta/                   a group: sources.json (path -> [size, mtime_ns] of every source
-                                 file), manifest.json (key -> [nbytes, crc32c] of every chunk
-                                 and shard object written; `biosig-prep verify` checks them),
+                                 file), manifest.json (key -> [nbytes, crc32c, sha256] of every chunk
+                                 and shard object written, records/ included),
                                  writer.lock (while a conversion runs: pid, host)
+
+Every small array (record, start, the masks, labels, and any per-window array made with
+``StoreWriter.create_small``) is uncompressed with codecs ``bytes -> crc32c``; records/ columns
+``zstd -> crc32c``; every array has ``dimension_names`` and ``long_name``/``units`` attributes
+(xarray opens any group).
+
+Integrity (docs/store.md): every chunk carries its CRC32C (any Zarr reader checks it); readers
+check every object they fetch against the manifest (size + CRC32C: flipped bytes, truncated,
+missing, swapped or unwritten objects are :class:`DamagedShardError` naming stream and shard)
+and, at open, every zarr.json against the seal (a grown shape, an edited scale or data type is a
+``StoreError`` naming the file). Stores written before the seal (no ``integrity`` attribute) are
+read as before, without these checks; the schema stays 2 (a sealed store is a schema-2 store
+with more codecs and attributes, which older readers still read).
 """
 
 from __future__ import annotations
@@ -48,7 +64,7 @@ STAGING = "_convert"  # private group of an unfinished conversion, removed when 
 META = "_meta"  # a plain Zarr group for the store's own records (not a stream)
 LOCK = f"{META}/writer.lock"  # the one writer's lock object (see biosig_prep.store.lock)
 SOURCES = f"{META}/sources.json"  # size and mtime of every source file when converted
-MANIFEST = f"{META}/manifest.json"  # key -> [nbytes, crc32c] of every chunk object written
+MANIFEST = f"{META}/manifest.json"  # key -> [nbytes, crc32c, sha256] of every object written
 RECORD_COLUMNS: dict[str, str] = {
     "id": "str", "source": "str", "path": "str", "status": "str", "metadata": "str",
     "fs": "float64", "n_samples": "int64",
@@ -121,12 +137,17 @@ def auto_block_size(shard_size: int, window_bytes: int, target_bytes: int = 16 <
 
 
 def small_chunk_bytes(values: np.ndarray, length: int, dtype: str) -> bytes:
-    """Raw bytes of one uncompressed chunk of ``length`` rows, zero-padded past the data."""
+    """Bytes of one uncompressed chunk of ``length`` rows, zero-padded past the data, followed
+    by their CRC32C: what zarr stores for the codecs ``bytes`` -> ``crc32c`` (every small array
+    the writer creates, see :data:`SMALL_CODECS`)."""
+    import google_crc32c
+
     values = np.asarray(values, dtype=dtype)
     if values.shape[0] < length:
         pad = np.zeros((length - values.shape[0],) + values.shape[1:], dtype=dtype)
         values = np.concatenate([values, pad])
-    return np.ascontiguousarray(values).tobytes()
+    data = np.ascontiguousarray(values).tobytes()
+    return data + int(google_crc32c.value(data)).to_bytes(4, "little")
 
 
 class DamagedShardError(OSError):

@@ -12,11 +12,18 @@ from typing import Any, cast
 import numpy as np
 import zarr
 
+from biosig_prep.store.checked import CheckedArray, damaged_error
 from biosig_prep.store.codec import ShardDecoder
+from biosig_prep.store.integrity import (
+    IntegrityError,
+    fully_checked,
+    load_manifest,
+    metadata_problems,
+    object_problem,
+)
 from biosig_prep.store.io import RawIO, open_raw_store, quiet
 from biosig_prep.store.layout import (
     LABELS,
-    MANIFEST,
     RECORD_COLUMNS,
     RECORDS,
     SCHEMA_VERSION,
@@ -24,7 +31,8 @@ from biosig_prep.store.layout import (
     is_stream_name,
 )
 
-__all__ = ["StoreError", "Store", "Stream", "open_store", "ShardReader", "StoreChangedError"]
+__all__ = ["StoreError", "Store", "Stream", "open_store", "ShardReader", "StoreChangedError",
+           "CheckedArray"]
 
 
 class StoreError(ValueError):
@@ -46,11 +54,16 @@ class ShardReader:
 
     array : the zarr array (``Stream.windows``). io / path : how to reach its objects (default:
         the array's own store and path). where : names the stream in messages.
+    manifest : ``key -> [nbytes, crc32c, sha256]`` of the objects written (:meth:`Store.manifest`):
+        every fetched shard is checked against it (a missing, truncated, changed or swapped
+        shard raises :class:`DamagedShardError`). strict : the manifest is complete (a sealed
+        store): an unlisted object, or a missing chunk of a stored row, is damage too.
     """
 
     def __init__(self, array: Any, *, fast: bool = True, io: RawIO | None = None,
                  path: str | None = None, where: str | None = None,
-                 check: Any = None, required: frozenset[int] = frozenset()) -> None:
+                 check: Any = None, manifest: dict[str, list] | None = None,
+                 strict: bool = False) -> None:
         self.array = array
         shards = getattr(array, "shards", None)
         self.shard_size = int(shards[0] if shards is not None else array.chunks[0])
@@ -60,15 +73,23 @@ class ShardReader:
         self.path = array.path if path is None else path
         self.where = where or f"array {self.path}"
         self.check = check  # called before each fetch (the store's generation check)
-        self.required = required  # shards the store's manifest says were written
+        self.manifest = manifest or {}
+        self.strict = strict
         self.decoder: ShardDecoder | None = None
         self.io = io
-        if fast:
+        if fast or self.manifest:
             if self.io is None:
                 self.io = RawIO(array.store)
+        if fast:
+            assert self.io is not None
             meta = self.io.get(f"{self.path}/zarr.json" if self.path else "zarr.json")
             if meta is not None:
-                self.decoder = ShardDecoder.from_metadata(json.loads(meta), self.where)
+                try:
+                    parsed = json.loads(meta)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    self.decoder = ShardDecoder.from_metadata(parsed, self.where)
 
     @property
     def fast(self) -> bool:
@@ -125,26 +146,46 @@ class ShardReader:
             self.check()
         shards = sorted(by_shard)
         if self.decoder is None:
+            if self.manifest:  # zarr checks each chunk's CRC32C; this, the objects themselves
+                assert self.io is not None
+                keys = self.shard_keys(shards)
+                for j, key, blob in zip(shards, keys, self.io.get_many(keys), strict=True):
+                    self._check_object(j, key, blob)
             for j in shards:
                 local, ds = by_shard[j]
                 lo, hi = min(local), max(local) + 1
-                with quiet():
-                    block = np.asarray(self.array[j * k + lo: j * k + hi], dtype=np.float32)
+                try:
+                    with quiet():
+                        block = np.asarray(self.array[j * k + lo: j * k + hi], dtype=np.float32)
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise damaged_error(self.where, f"shard {j}", f"{type(exc).__name__}: {exc}") \
+                        from exc
                 for r, d in zip(local, ds, strict=True):
                     d.view(np.float32)[...] = block[r - lo].reshape(-1)
             if self.check is not None:
                 self.check()
             return
         assert self.io is not None  # a decoder exists only for fast reads, which set io
-        blobs = self.io.get_many(self.shard_keys(shards))
-        for j, blob in zip(shards, blobs, strict=True):
+        keys = self.shard_keys(shards)
+        blobs = self.io.get_many(keys)
+        for j, key, blob in zip(shards, keys, blobs, strict=True):
             local, ds = by_shard[j]
-            if blob is None and j in self.required:
-                raise self.decoder._damaged(j, "the object is missing")
+            verified = self._check_object(j, key, blob)
             raw = None if blob is None else np.frombuffer(blob, dtype=np.uint8)
-            self.decoder.decode_rows(raw, local, ds, shard=j)
+            present = min(k, self.n - j * k) if self.strict else 0
+            self.decoder.decode_rows(raw, local, ds, shard=j, present=present, verified=verified)
         if self.check is not None:  # what was read is from one conversion
             self.check()
+
+    def _check_object(self, shard: int, key: str, blob: bytes | None) -> bool:
+        """Raise if the shard object is not the one written; True if the manifest vouched for
+        its every byte (then the per-chunk checksums need not be computed again)."""
+        if not self.manifest:
+            return False
+        why = object_problem(key, blob, self.manifest, self.strict)
+        if why is not None:
+            raise damaged_error(self.where, f"shard {shard}", why)
+        return fully_checked(self.manifest.get(key))
 
 
 class Stream:
@@ -164,11 +205,13 @@ class Stream:
         self.tail: dict[str, Any] = dict(attrs.get("tail") or {})
         with quiet():
             self.windows = cast(zarr.Array, group["windows"])
-            self.record = cast(zarr.Array, group["record"])
-            self.start = cast(zarr.Array, group["start"])
-            self.channel_mask = cast(zarr.Array, group["channel_mask"])
-            self.patch_mask = (cast(zarr.Array, group["patch_mask"]) if "patch_mask" in group
-                               else None)
+            where = f"{store.url} stream {self.name}"
+            self.record = CheckedArray(cast(zarr.Array, group["record"]), store, where)
+            self.start = CheckedArray(cast(zarr.Array, group["start"]), store, where)
+            self.channel_mask = CheckedArray(cast(zarr.Array, group["channel_mask"]), store,
+                                             where)
+            self.patch_mask = (CheckedArray(cast(zarr.Array, group["patch_mask"]), store, where)
+                               if "patch_mask" in group else None)
         self._reader: ShardReader | None = None
 
     @property
@@ -190,16 +233,16 @@ class Stream:
 
     def reader(self, *, fast: bool = True) -> ShardReader:
         """A :class:`ShardReader` of this stream's windows (checks the store's generation)."""
+        store = self._store
         if not fast:
-            return ShardReader(self.windows, fast=False, where=self.where,
-                               check=self._store.check)
+            return ShardReader(self.windows, fast=False, io=store.raw,
+                               path=f"{self.name}/windows", where=self.where, check=store.check,
+                               manifest=store.manifest(), strict=store.sealed)
         if self._reader is None:
-            prefix = f"{self.name}/windows/c/"
-            required = frozenset(int(k[len(prefix):].split("/")[0])
-                                 for k in self._store.manifest() if k.startswith(prefix))
-            self._reader = ShardReader(self.windows, io=self._store.raw,
+            self._reader = ShardReader(self.windows, io=store.raw,
                                        path=f"{self.name}/windows", where=self.where,
-                                       check=self._store.check, required=required)
+                                       check=store.check, manifest=store.manifest(),
+                                       strict=store.sealed)
         return self._reader
 
     @property
@@ -217,7 +260,7 @@ class Stream:
         stop = len(self) if stop is None else stop
         if self.patch_mask is None:
             return np.ones((max(0, stop - start), self.n_patches), dtype=bool)
-        return np.asarray(self.patch_mask[start:stop], dtype=bool)
+        return self.patch_mask.read(start, stop).astype(bool, copy=False)
 
     def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Windows ``start..stop`` and their bookkeeping: windows (n, C, P, S) float32 in
@@ -229,11 +272,10 @@ class Stream:
         if start > stop:
             raise IndexError(f"{self.name}: start {start} is after stop {stop} (length {n})")
         windows = self.reader().read(start, stop)
-        with quiet():
-            out: dict[str, Any] = {"windows": windows, "record": self.record[start:stop],
-                                   "start": self.start[start:stop],
-                                   "channel_mask": self.channel_mask[start:stop],
-                                   "patch_mask": self.patch_masks(start, stop)}
+        out: dict[str, Any] = {"windows": windows, "record": self.record.read(start, stop),
+                               "start": self.start.read(start, stop),
+                               "channel_mask": self.channel_mask.read(start, stop),
+                               "patch_mask": self.patch_masks(start, stop)}
         self._store.check()
         return out
 
@@ -251,14 +293,25 @@ class Store:
         self.raw = raw
         self.attrs: dict[str, Any] = dict(group.attrs)
         self._streams: dict[str, Stream] = {}
-        self._manifest: dict[str, list[int]] | None = None
+        self._manifest: dict[str, list] | None = None
 
-    def manifest(self) -> dict[str, list[int]]:
-        """``key -> [nbytes, crc32c]`` of every object the conversion wrote ({} if unknown)."""
+    def manifest(self) -> dict[str, list]:
+        """``key -> [nbytes, crc32c, sha256]`` of every object the conversion wrote ({} if unknown).
+        Raises :class:`StoreError` naming the file if it is missing from a sealed store, or is
+        not JSON, or differs from what the conversion wrote."""
         if self._manifest is None:
-            data = self.raw.get(MANIFEST)
-            self._manifest = json.loads(data) if data else {}
+            try:
+                self._manifest = load_manifest(self.raw, self.attrs, self.url)
+            except IntegrityError as exc:
+                raise StoreError(str(exc)) from None
         return self._manifest
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the conversion recorded the store's integrity record (``integrity``
+        attribute, see :mod:`biosig_prep.store.integrity`); older stores are read without the
+        checks it allows."""
+        return isinstance(self.attrs.get("integrity"), dict)
 
     @property
     def schema(self) -> int:
@@ -310,8 +363,13 @@ class Store:
             if name not in self.stream_names:
                 available = ", ".join(self.stream_names) or "none"
                 raise KeyError(f"{self.url} has no stream {name!r} (available: {available})")
-            with quiet():
-                self._streams[name] = Stream(self, cast(zarr.Group, self._group[name]))
+            try:
+                with quiet():
+                    self._streams[name] = Stream(self, cast(zarr.Group, self._group[name]))
+            except (ValueError, TypeError, KeyError) as exc:  # an unsealed store's bad zarr.json
+                raise StoreError(f"{self.url}: stream {name} cannot be opened (a zarr.json under "
+                                 f"{name}/ is damaged: {type(exc).__name__}: {exc}); run "
+                                 "`biosig-prep verify` on the store") from None
         return self._streams[name]
 
     def records(self) -> dict[str, np.ndarray]:
@@ -323,7 +381,8 @@ class Store:
         with quiet():
             group = cast(zarr.Group, self._group[RECORDS])
             for col, dtype in RECORD_COLUMNS.items():
-                values = cast(zarr.Array, group[col])[:]
+                arr = cast(zarr.Array, group[col])
+                values = CheckedArray(arr, self, f"{self.url} {RECORDS}")[:]
                 out[col] = (np.asarray(values, dtype=object).astype(str) if dtype == "str"
                             else np.asarray(values))
         return out
@@ -334,7 +393,8 @@ class Store:
             return None
         with quiet():
             group = cast(zarr.Group, self._group[LABELS])
-            return {key: np.asarray(cast(zarr.Array, group[key])[:])
+            return {key: np.asarray(CheckedArray(cast(zarr.Array, group[key]), self,
+                                                 f"{self.url} {LABELS}")[:])
                     for key in sorted(group.array_keys())}
 
     def __repr__(self) -> str:
@@ -343,12 +403,15 @@ class Store:
 
 
 def open_store(url: str | os.PathLike, *, allow_incomplete: bool = False,
-               storage_options: dict | None = None) -> Store:
+               storage_options: dict | None = None, check: bool = True) -> Store:
     """Open a store for reading.
 
     url : a local path or any fsspec URL; storage_options go to fsspec.
     allow_incomplete : open a store whose conversion has not finished (its arrays may be
         shorter than the records say, and ``summary`` is empty).
+    check : compare every ``zarr.json`` and the manifest with the integrity record the
+        conversion wrote (a few small reads; ``biosig-prep verify`` passes False to list every
+        problem itself).
 
     Raises :class:`StoreError` naming the URL if there is no Zarr group there, it is not a
     biosig-prep store, its schema is not one this version reads (with the fix), or it is
@@ -361,6 +424,9 @@ def open_store(url: str | os.PathLike, *, allow_incomplete: bool = False,
             group = zarr.open_group(store=store, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
             KeyError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not isinstance(exc, KeyError):
+            raise StoreError(f"{text}: zarr.json cannot be read ({type(exc).__name__}: {exc}); "
+                             "restore it or re-run `biosig-prep convert`") from None
         raise StoreError(f"{text}: not a biosig-prep store (no Zarr group there: {exc})") from exc
     attrs = dict(group.attrs)
     if "schema" not in attrs:
@@ -376,4 +442,12 @@ def open_store(url: str | os.PathLike, *, allow_incomplete: bool = False,
         raise StoreError(f"{text}: the store is incomplete (its conversion has not finished or "
                          "was interrupted; rerun the same `biosig-prep convert` command to resume "
                          "it); pass allow_incomplete=True to read it anyway")
-    return Store(text, group, RawIO(store, url=text, storage_options=storage_options))
+    opened = Store(text, group, RawIO(store, url=text, storage_options=storage_options))
+    if check and opened.sealed:  # every zarr.json that decides a value, then the manifest
+        problems = metadata_problems(opened.raw, attrs, text)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise StoreError(f"{problems[0]}{more}; run `biosig-prep verify` on the store, then "
+                             "re-run its convert")
+        opened.manifest()
+    return opened

@@ -29,7 +29,23 @@ from biosig_prep.store.layout import (
 )
 from biosig_prep.store.reader import StoreError
 
-__all__ = ["StoreWriter"]
+__all__ = ["StoreWriter", "WINDOW_DIMS", "small_codecs", "record_codecs"]
+
+WINDOW_DIMS = ("window", "channel", "patch", "sample")
+
+
+def small_codecs() -> list:
+    """Bytes-to-bytes codecs of the uncompressed per-window arrays: the CRC32C checksum."""
+    from zarr.codecs import Crc32cCodec
+
+    return [Crc32cCodec()]
+
+
+def record_codecs() -> list:
+    """Bytes-to-bytes codecs of the ``records/`` columns: Zstandard, then the CRC32C."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return [ZstdCodec(level=0), Crc32cCodec()]
 
 
 class StoreWriter:
@@ -80,6 +96,14 @@ class StoreWriter:
     def update_attrs(self, **attrs: Any) -> None:
         self.open().attrs.update(attrs)
 
+    def seal(self) -> None:
+        """Record what readers check the store against (:func:`~biosig_prep.store.integrity.
+        seal`): call once every array, attribute and the manifest are written, before
+        ``complete``."""
+        from biosig_prep.store.integrity import seal
+
+        self.update_attrs(integrity=seal(self.raw, self.read_attrs() or {}))
+
     def ensure_group(self, name: str, attrs: dict[str, Any] | None = None) -> zarr.Group:
         group = self.open()
         with quiet():
@@ -117,19 +141,36 @@ class StoreWriter:
         k, b = spec.shard_size, spec.block_size
         windows = self._create(group, "windows", shape=(0, c, p, s), dtype="float32",
                                chunks=(1, c, p, s), shards=(k, c, p, s),
-                               filters=codec.zarr_filters(), compressors=[codec.zarr_codec()],
-                               fill_value=0.0)
+                               filters=codec.zarr_filters(), compressors=codec.zarr_compressors(),
+                               fill_value=0.0, dimension_names=WINDOW_DIMS,
+                               attributes={"units": spec.units,
+                                           "long_name": f"{spec.modality} signal windows",
+                                           "channels": list(spec.channels)})
         if tuple(windows.shards or ()) != (k, c, p, s):
             raise StoreError(f"{self.url}: stream {spec.name} exists with shards "
                              f"{windows.shards}, expected {(k, c, p, s)}")
-        self._create(group, "record", shape=(0,), dtype="int64", chunks=(b,), compressors=None,
-                     fill_value=0)
-        self._create(group, "start", shape=(0,), dtype="int64", chunks=(b,), compressors=None,
-                     fill_value=0)
-        self._create(group, "channel_mask", shape=(0, c), dtype="bool", chunks=(b, c),
-                     compressors=None, fill_value=False)
-        self._create(group, "patch_mask", shape=(0, p), dtype="bool", chunks=(b, p),
-                     compressors=None, fill_value=False)
+        self.create_small(group, "record", (0,), "int64", (b,), ("window",),
+                          "row of records/ the window comes from")
+        self.create_small(group, "start", (0,), "int64", (b,), ("window",),
+                          "first sample of the window", units="samples")
+        self.create_small(group, "channel_mask", (0, c), "bool", (b, c), ("window", "channel"),
+                          "False where the channel was missing and zero-filled")
+        self.create_small(group, "patch_mask", (0, p), "bool", (b, p), ("window", "patch"),
+                          "False for the zero padding of a record's last window")
+
+    def create_small(self, group: zarr.Group, name: str, shape: tuple[int, ...], dtype: str,
+                     chunks: tuple[int, ...], dims: tuple[str, ...], long_name: str,
+                     units: str | None = None) -> zarr.Array:
+        """An uncompressed array whose chunks workers write whole with
+        :func:`~biosig_prep.store.layout.small_chunk_bytes` (codecs ``bytes`` -> ``crc32c``, so
+        every reader checks every chunk), with the dimension names and attributes xarray
+        reads. Any per-window array (``labels/<name>``, ``<stream>/labels/<name>``) goes here."""
+        attrs: dict[str, Any] = {"long_name": long_name}
+        if units is not None:
+            attrs["units"] = units
+        return self._create(group, name, shape=shape, dtype=dtype, chunks=chunks,
+                            compressors=small_codecs(), fill_value=np.zeros((), dtype)[()],
+                            dimension_names=dims, attributes=attrs)
 
     def set_stream_length(self, name: str, n: int) -> None:
         """Set the length of the stream's arrays to ``n`` windows (metadata only: the chunk
@@ -146,8 +187,8 @@ class StoreWriter:
     def ensure_labels(self, keys: Iterable[str], chunk: int = LABELS_CHUNK) -> None:
         group = self.ensure_group(LABELS)
         for key in keys:
-            self._create(group, key, shape=(0,), dtype="int64", chunks=(chunk,),
-                         compressors=None, fill_value=0)
+            self.create_small(group, key, (0,), "int64", (chunk,), ("window",),
+                              f"label {key} of each window")
 
     def set_labels_length(self, keys: Iterable[str], n: int) -> None:
         for key in keys:
@@ -160,7 +201,8 @@ class StoreWriter:
         for col, dtype in RECORD_COLUMNS.items():
             kw: dict[str, Any] = {"fill_value": ""} if dtype == "str" else {"fill_value": 0}
             self._create(group, col, shape=(0,), dtype=str if dtype == "str" else dtype,
-                         chunks=(RECORDS_CHUNK,), **kw)
+                         chunks=(RECORDS_CHUNK,), compressors=record_codecs(),
+                         dimension_names=("record",), **kw)
 
     def write_records(self, first: int, rows: Sequence[dict[str, Any]]) -> None:
         """Write rows ``first .. first+len(rows)`` of ``records/`` (growing it as needed)."""
