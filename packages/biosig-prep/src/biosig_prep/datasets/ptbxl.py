@@ -265,7 +265,10 @@ def discover_ptbxl(path: str | os.PathLike) -> list[tuple[str, str, str]]:
     if not column:
         raise ValueError(f"{path}: inside a PTB-XL folder but not in records100/ or "
                          "records500/ (give the PTB-XL folder itself)")
-    tables = read_tables(root)
+    try:
+        tables = read_tables(root)
+    except ReadError as exc:  # discovery reports bad inputs as ValueError, one line
+        raise ValueError(str(exc)) from None
     prefix = "/".join(rel)
     out = []
     for ecg_id in sorted(tables.rows):
