@@ -234,12 +234,14 @@ class Stream:
     def label_classes(self, name: str) -> list[str]:
         """The class names of the per-window label ``name`` (value i is ``classes[i]``)."""
         with quiet():
-            group = self._group.get(LABELS)
+            group = (cast(zarr.Group, self._group[LABELS]) if LABELS in self._group
+                     else None)
             if group is None or name not in group:
                 have = sorted(group.array_keys()) if group is not None else []
                 raise KeyError(f"{self.where} has no window label {name!r} (available: "
                                f"{', '.join(have) or 'none'})")
-            return [str(c) for c in group[name].attrs.get("classes", [])]
+            classes = cast(list, cast(zarr.Array, group[name]).attrs.get("classes", []))
+            return [str(c) for c in classes]
 
     def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Windows ``start..stop`` and their bookkeeping: windows (n, C, P, S) float32 in

@@ -139,16 +139,16 @@ class StoreWriter:
         for key, names in classes.items():
             arr = self._create(group, key, shape=(self._array(f"{name}/record").shape[0],),
                                dtype="int64", chunks=(block,), compressors=None, fill_value=-1)
-            if list(arr.attrs.get("classes", [])) != list(names):
+            if cast(list, arr.attrs.get("classes", [])) != list(names):
                 arr.attrs["classes"] = list(names)
 
     def set_stream_length(self, name: str, n: int) -> None:
         """Set the length of the stream's arrays to ``n`` windows (metadata only: the chunk
         objects are written by the workers, before or after)."""
         with quiet():
-            group = self.open()[name]
+            group = cast(zarr.Group, self.open()[name])
             keys = (sorted(cast(zarr.Group, group[LABELS]).array_keys())
-                    if LABELS in cast(zarr.Group, group) else [])
+                    if LABELS in group else [])
         for arr_name in ("windows", *SMALL_ARRAYS, *(f"{LABELS}/{k}" for k in keys)):
             arr = self._array(f"{name}/{arr_name}")
             if arr.shape[0] != n:
