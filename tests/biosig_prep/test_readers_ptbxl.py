@@ -100,6 +100,15 @@ def test_discover_picks_the_rate_folder(ptbxl_dir) -> None:
         discover_ptbxl(ptbxl_dir.parent)
 
 
+def test_csvs_are_sources(ptbxl_dir) -> None:
+    """Editing a CSV changes the conversion's fingerprint (the metadata comes from it)."""
+    from biosig_prep.convert.plan import source_stats
+
+    stats = source_stats(discover([ptbxl_dir], "ptbxl"))
+    assert str(ptbxl_dir.resolve() / "ptbxl_database.csv") in stats
+    assert str(ptbxl_dir.resolve() / "scp_statements.csv") in stats
+
+
 def test_bad_csv_is_one_line(tmp_path) -> None:
     from typer.testing import CliRunner
 

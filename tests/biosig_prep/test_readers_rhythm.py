@@ -150,3 +150,8 @@ def test_labelled_and_unlabelled_records_spilled(shared_data, tmp_path) -> None:
     assert af[rows == ids.index("data_8_4")].tolist() == [1] * 4
     assert set(af[rows == ids.index("data_35_6")].tolist()) == {-1}
     assert verify_store(dst)["problems"] == []
+    # the annotations are sources: adding or editing one changes the conversion's fingerprint
+    from biosig_prep.convert.plan import source_stats
+    from biosig_prep.readers import discover
+
+    assert str(src / "data_8_4.atr") in source_stats(discover([src]))

@@ -43,7 +43,8 @@ from biosig_prep.errors import ReadError
 
 __all__ = ["DATABASE_CSV", "STATEMENTS_CSV", "DATABASE_COLUMNS", "STATEMENT_COLUMNS",
            "ScpStatement", "PtbxlTables", "read_tables", "label_sets", "ptbxl_root",
-           "is_ptbxl_path", "discover_ptbxl", "record_metadata"]
+           "discover_ptbxl", "record_metadata", "read_ptbxl",
+           "parse_scp_codes", "ptbxl_tables_files"]
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
@@ -244,11 +245,16 @@ def ptbxl_root(path: str | os.PathLike, levels: int = 4) -> Path | None:
     return None
 
 
-def is_ptbxl_path(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a PTB-XL folder, or a folder inside its records100/records500."""
-    p = Path(path)
-    return p.is_dir() and ptbxl_root(p) is not None and (
-        (p / DATABASE_CSV).is_file() or any(part in _RATE_COLUMN for part in p.resolve().parts))
+@functools.lru_cache(maxsize=64)
+def _tables_files_of(folder: str) -> tuple[str, ...]:
+    root = ptbxl_root(folder)
+    return () if root is None else (str(root / DATABASE_CSV), str(root / STATEMENTS_CSV))
+
+
+def ptbxl_tables_files(hea_path: str | os.PathLike) -> list[str]:
+    """The two CSV files a PTB-XL record's metadata comes from (for the conversion's record of
+    its sources), or [] outside a PTB-XL folder."""
+    return list(_tables_files_of(str(Path(hea_path).parent)))
 
 
 def discover_ptbxl(path: str | os.PathLike) -> list[tuple[str, str, str]]:
