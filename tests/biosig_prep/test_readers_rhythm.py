@@ -115,6 +115,13 @@ def test_cpsc2021_real(cpsc_store) -> None:
             assert share == (1.0 if CPSC_PATIENTS[meta[i]["patient_id"]] == "AF" else 0.0), rid
         assert (labels["rhythm"] == labels["af"]).all()  # N <-> 0, AFIB <-> 1 here
     assert verify_store(store.url)["problems"] == []
+    from biosig_prep.summary import describe_store, render_text
+
+    desc = describe_store(store.url)
+    # 12+26+19+9+8+7 windows of the non-AF records, 26+18+10+11+13+2 of the AF ones
+    assert desc["streams"]["ecg@100"]["window_labels"] == {
+        "af": {"non-AF": 81, "AF": 80}, "rhythm": {"N": 81, "AFIB": 80}}
+    assert "label af: non-AF 81, AF 80" in render_text(desc)
     keys = [k for k in store.manifest() if "/labels/" in k]
     assert {k.split("/")[0] for k in keys} == {"ecg@100", "ecg@200", "ecg@500"}
 
