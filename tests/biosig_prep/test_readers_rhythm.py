@@ -162,3 +162,41 @@ def test_labelled_and_unlabelled_records_spilled(shared_data, tmp_path) -> None:
     from biosig_prep.readers import discover
 
     assert str(src / "data_8_4.atr") in source_stats(discover([src]))
+
+
+def test_interrupted_and_resumed_run_keeps_the_labels(shared_data, tmp_path, monkeypatch) -> None:
+    """A conversion that dies between blocks and is resumed writes the same labels."""
+    from biosig_prep.store import RawIO
+
+    folder = shared_data / "annotated" / "cpsc2021"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("data_8_4", "data_35_6", "data_84_3"):
+        for suffix in (".hea", ".dat", ".atr"):
+            shutil.copy(folder / f"{name}{suffix}", src)
+    config = PrepConfig(rates=[200])
+    knobs = {"batch_size": 1, "memory_bytes": 1, "block_bytes": 1, "shard_bytes": 1}
+    convert([src], tmp_path / "whole.zarr", config, workers=0, progress=False, **knobs)
+    expected = open_store(tmp_path / "whole.zarr").stream("ecg@200").window_labels()
+
+    put, markers = RawIO.put, []
+
+    def dying_put(self, key, data):
+        if key.startswith("_convert/blocks/"):
+            markers.append(key)
+            if len(markers) == 3:
+                raise RuntimeError("killed")
+        return put(self, key, data)
+
+    monkeypatch.setattr(RawIO, "put", dying_put)
+    with pytest.raises(RuntimeError, match="killed"):
+        convert([src], tmp_path / "cut.zarr", config, workers=0, progress=False, **knobs)
+    monkeypatch.setattr(RawIO, "put", put)
+    s = convert([src], tmp_path / "cut.zarr", config, workers=0, progress=False, **knobs)
+    assert s.batches_resumed >= 1  # the finished batches came from the staging area
+    got = open_store(tmp_path / "cut.zarr").stream("ecg@200").window_labels()
+    assert {k: v.tolist() for k, v in got.items()} == {k: v.tolist() for k, v in
+                                                       expected.items()}
+    assert set(expected["af"].tolist()) == {0, 1}
