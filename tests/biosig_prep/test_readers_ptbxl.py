@@ -62,6 +62,39 @@ def test_label_sets_by_hand(ptbxl_dir) -> None:
     assert label_sets({"NDT": 100.0}, statements)["superdiag"] == ["STTC"]
 
 
+# two rows of the published ptbxl_database.csv, verbatim: an empty age, quoted fields with commas
+REAL_ROWS = """\
+15692,4546.0,,0,170.0,68.0,3.0,1.0,AT-6 C 5.5,1996-01-29 09:00:30,"atrial fibrillation. \
+fibrillation waves in v1 are coarse. qs complexes in v2 and tiny r waves in v3 consistent  with \
+old anteroseptal myocardial infarction. non-specific t wave flattening in limb leads and v5,6.",\
+"{'ASMI': 80.0, 'NT_': 0.0, 'AFIB': 0.0}",,Stadium III,,0.0,False,False,True,,"V1,  ,  ",,,,,3,\
+records100/15000/15692_lr,records500/15000/15692_hr
+730,565.0,,1,168.0,61.0,3.0,1.0,AT-6 C 5.8,1987-05-05 11:51:12,sinus rhythm. left bundle branch \
+block.,"{'CLBBB': 100.0, '1AVB': 100.0, 'SR': 0.0}",,,,0.0,False,False,True,,,,,,,7,\
+records100/00000/00730_lr,records500/00000/00730_hr
+"""
+
+
+def test_real_rows(ptbxl_dir, tmp_path) -> None:
+    from biosig_prep.datasets.ptbxl import record_metadata
+
+    (tmp_path / "scp_statements.csv").write_text(
+        (ptbxl_dir / "scp_statements.csv").read_text())
+    (tmp_path / "ptbxl_database.csv").write_text(",".join(DATABASE_COLUMNS) + "\n" + REAL_ROWS)
+    tables = read_tables(tmp_path)
+    assert tables.by_file["records500/15000/15692_hr"] == 15692
+    meta = record_metadata(tables, 15692)
+    assert meta["patient_id"] == "4546" and meta["age"] is None and meta["sex"] == "Male"
+    assert meta["strat_fold"] == 3 and meta["scp_codes"] == {"ASMI": 80.0, "NT_": 0.0,
+                                                              "AFIB": 0.0}
+    assert meta["ptbxl_form"] == ["NT_"] and meta["ptbxl_rhythm"] == ["AFIB"]
+    assert meta["ptbxl_superdiag"] == ["MI"] and meta["ptbxl_subdiag"] == ["AMI"]
+    meta = record_metadata(tables, 730)
+    assert meta["sex"] == "Female" and meta["patient_id"] == "565" and meta["strat_fold"] == 7
+    assert meta["ptbxl_diag"] == ["1AVB", "CLBBB"] and meta["ptbxl_subdiag"] == ["CLBBB", "_AVB"]
+    assert meta["ptbxl_superdiag"] == ["CD"] and meta["ptbxl_rhythm"] == ["SR"]
+
+
 def test_scp_codes_parsed_safely() -> None:
     with pytest.raises(ReadError, match="not a dict literal"):
         parse_scp_codes("__import__('os').system('echo hacked')")

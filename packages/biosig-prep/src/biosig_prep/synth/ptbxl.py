@@ -4,7 +4,7 @@ What is real: the folder structure (``records500/00000/00001_hr.hea/.dat``, ``re
 _lr``), the header text (``00001_hr 12 500 5000``, ``00001_hr.dat 16 1000.0(0)/mV 16 0 <first
 sample> <checksum> 0 I``, leads I, II, III, AVR, AVL, AVF, V1-V6, 16-bit checksums written
 unsigned), the column set of both CSVs, the ``scp_codes`` strings (taken from real PTB-XL rows)
-and the ``scp_statements.csv`` rows of the codes used, copied from the published file
+and the ``scp_statements.csv`` rows of the codes used (and ``NT_``), copied from the published file
 (PTB-XL 1.0.3, CC-BY 4.0). What is not: the signals (:func:`biosig_prep.synth.signals.synth_ecg`,
 with AF and PVC beats where the codes say so), the patients, ages and reports. Folds are by
 patient (``strat_fold`` = patient index mod 10 + 1), as PTB-XL's are.
@@ -53,6 +53,7 @@ ABQRS,abnormal QRS,,1.0,,,,Normal/abnormal,abnormal QRS,,,,
 PVC,ventricular premature complex,,1.0,,,,Statements related to ectopic rhythm abnormalities,ventricular premature complex (beat),60,MDC_ECG_BEAT_V_P_C,,
 STD_,non-specific ST depression,,1.0,,,,Basic roots for coding ST-T changes and abnormalities,non-specific ST depression,502,,,F-38278
 LOWT,low amplitude T-waves,,1.0,,,,other ST-T descriptive statements,low amplitude T-waves,366,,,
+NT_,non-specific T-wave changes,,1.0,,,,Basic roots for coding ST-T changes and abnormalities,non-specific T-wave changes,,,,
 SR,sinus rhythm,,,1.0,,,Statements related to impulse formation (abnormalities),sinus rhythm,20,MDC_ECG_RHY_SINUS_RHY,,
 AFIB,atrial fibrillation,,,1.0,,,Statements related to impulse formation (abnormalities),atrial fibrillation,50,MDC_ECG_RHY_ATR_FIB,,D3-31520
 STACH,sinus tachycardia,,,1.0,,,Statements related to impulse formation (abnormalities),sinus tachycardia,21,MDC_ECG_RHY_SINUS_TACHY,,
