@@ -67,6 +67,7 @@ def describe_store(url: str, *, storage_options: dict | None = None) -> dict[str
                                       and pmask.size else 0.0),
             "padded_windows": int((~pmask).any(axis=1).sum()) if pmask is not None else 0,
             "encoding": s.encoding, "tail": s.tail,
+            "window_labels": _label_counts(s),
         }
     labels = store.labels()
     if labels is not None:
@@ -83,6 +84,17 @@ def describe_store(url: str, *, storage_options: dict | None = None) -> dict[str
         conversion = store.attrs.get("conversion") or {}
         done = [k for k in raw.list(f"{STAGING}/") if k.endswith("/done.json")]
         out["progress"] = {"batches": conversion.get("batches"), "batches_done": len(done)}
+    return out
+
+
+def _label_counts(stream: Any) -> dict[str, dict[str, int]]:
+    """Per-window label -> {class name: windows} (``"unlabelled"`` for -1)."""
+    out: dict[str, dict[str, int]] = {}
+    for key, values in stream.window_labels().items():
+        classes = stream.label_classes(key)
+        counts = Counter(values.tolist())
+        out[key] = {(classes[v] if 0 <= v < len(classes) else "unlabelled"): int(c)
+                    for v, c in sorted(counts.items())}
     return out
 
 
@@ -159,6 +171,9 @@ def render_text(desc: dict[str, Any]) -> str:
                     + (f", step {enc['step']:g} {enc.get('units', '')}, largest error "
                        f"{enc['max_abs_error']:.3g} {enc.get('units', '')}" if enc.get("step")
                        else " (exact)"))
+            for key, counts in (s.get("window_labels") or {}).items():
+                lines.append(f"  {'':<{width}}  label {key}: " + ", ".join(
+                    f"{name} {n}" for name, n in counts.items()))
         seen: set[tuple[str, ...]] = set()
         for s in desc["streams"].values():
             key = (s["modality"], *s["channels"])

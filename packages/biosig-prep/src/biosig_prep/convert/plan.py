@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from biosig_prep.config import PrepConfig
+from biosig_prep.datasets.ptbxl import ptbxl_tables_files
 from biosig_prep.readers import SourceFile, discover
 from biosig_prep.store import (
     SCHEMA_VERSION,
@@ -218,12 +219,15 @@ SOURCES_KEY = SOURCES  # what each source file was (size, mtime) when converted
 
 def source_stats(sources: Sequence[SourceFile]) -> dict[str, list[int]]:
     """``path -> [size, mtime_ns]`` of every file a source is read from (a WFDB header and its
-    ``.mat`` / ``.dat`` signal file; ``[-1, -1]`` for a file that cannot be stat'ed)."""
+    ``.mat`` / ``.dat`` signal file, its ``.atr`` annotations, PTB-XL's two CSVs; ``[-1, -1]``
+    for a file that cannot be stat'ed)."""
     out: dict[str, list[int]] = {}
     for src in sources:
         base = os.path.splitext(src.path)[0]
-        paths = [src.path] + [p for p in (base + ".mat", base + ".dat")
+        paths = [src.path] + [p for p in (base + ".mat", base + ".dat", base + ".atr")
                               if p != src.path and os.path.exists(p)]
+        if src.format == "ptbxl":  # the metadata and labels come from the CSVs
+            paths += ptbxl_tables_files(src.path)
         for path in paths:
             try:
                 st = os.stat(path)

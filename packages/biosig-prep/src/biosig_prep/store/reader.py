@@ -262,6 +262,30 @@ class Stream:
             return np.ones((max(0, stop - start), self.n_patches), dtype=bool)
         return self.patch_mask.read(start, stop).astype(bool, copy=False)
 
+    def window_labels(self) -> dict[str, np.ndarray]:
+        """Per-window labels of this stream, ``<stream>/labels/<name>``: name -> (N,) int64,
+        aligned with the windows; a value is an index into :meth:`label_classes`, -1 where the
+        window has no label. ``{}`` for a stream without labels (see
+        :mod:`biosig_prep.datasets.keys`)."""
+        if LABELS not in self._group:
+            return {}
+        with quiet():
+            group = cast(zarr.Group, self._group[LABELS])
+            return {key: np.asarray(cast(zarr.Array, group[key])[:], dtype=np.int64)
+                    for key in sorted(group.array_keys())}
+
+    def label_classes(self, name: str) -> list[str]:
+        """The class names of the per-window label ``name`` (value i is ``classes[i]``)."""
+        with quiet():
+            group = (cast(zarr.Group, self._group[LABELS]) if LABELS in self._group
+                     else None)
+            if group is None or name not in group:
+                have = sorted(group.array_keys()) if group is not None else []
+                raise KeyError(f"{self.where} has no window label {name!r} (available: "
+                               f"{', '.join(have) or 'none'})")
+            classes = cast(list, cast(zarr.Array, group[name]).attrs.get("classes", []))
+            return [str(c) for c in classes]
+
     def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Windows ``start..stop`` and their bookkeeping: windows (n, C, P, S) float32 in
         physical units, record (n,) int64, start (n,) int64, channel_mask (n, C) bool,
