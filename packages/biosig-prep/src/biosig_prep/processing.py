@@ -42,6 +42,7 @@ from biosig_prep.config import FilterConfig, PrepConfig
 from biosig_prep.datasets.dreamer import DreamerTrial
 from biosig_prep.dsp.filters import apply_filter, check_band, design_filter, resolve_notch
 from biosig_prep.dsp.leads import LeadMappingError, map_ecg_leads
+from biosig_prep.dsp.montage import ChannelPlacementError, place_eeg_channels
 from biosig_prep.dsp.qc import (
     AMPLITUDE_KEY,
     OK,
@@ -111,8 +112,14 @@ class _Prepared:
 
 
 def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequence[int],
-             meta: dict[str, Any], *, canonical: bool) -> _Prepared:
-    """Validate the band, map channels, QC and filter ``rec`` at its own rate."""
+             meta: dict[str, Any], *, canonical: bool,
+             eeg_channels: Sequence[str] | None = None) -> _Prepared:
+    """Validate the band, map channels, QC and filter ``rec`` at its own rate.
+
+    canonical : ECG into ``config.leads``. eeg_channels : the EEG stream's channels; the
+    record's channels are placed there by name (:func:`biosig_prep.dsp.montage.place_eeg_channels`).
+    Neither: the file's own channels, in file order (DREAMER's fixed layouts).
+    """
     if rec.signals.ndim != 2 or rec.signals.shape[0] != len(rec.channels):
         raise _Skip(f"read: signals of shape {rec.signals.shape} do not match "
                     f"{len(rec.channels)} channels")
@@ -131,6 +138,17 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
         missing = [name for name, row in zip(config.leads, found, strict=True) if row is None]
         if missing:
             meta["missing_leads"] = missing
+    elif eeg_channels is not None:  # the stream's channels, each found by name
+        try:
+            found, missing, dropped = place_eeg_channels(rec.channels, eeg_channels)
+        except ChannelPlacementError as exc:
+            raise _Skip(str(exc)) from None
+        out_channels = list(eeg_channels)
+        pairs = [(slot, row) for slot, row in enumerate(found) if row is not None]
+        if missing:
+            meta["missing_channels"] = missing
+        if dropped:
+            meta["dropped_channels"] = dropped
     else:  # the file's own channels, in file order
         out_channels = list(rec.channels)
         pairs = [(k, k) for k in range(len(rec.channels))]
@@ -144,8 +162,11 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
         raise _Skip(status)
     rails = None if rec.adc_range is None else np.asarray(rec.adc_range)[rows]
     for kind in ("flat", "clipped"):  # a flat or clipped lead is masked like a missing one
-        if kind == "flat":
-            bad = flat_leads(signals, qc)
+        if kind == "flat":  # in the signal's own unit; a channel the file marks dead too
+            bad = flat_leads(signals, qc, rec.modality)
+            dead = {str(n) for n in rec.metadata.get("dead_channels") or ()}
+            if dead:
+                bad = bad | np.array([n in dead for n in names], dtype=bool)
         else:
             bad, _ = clipped_leads(signals, qc, rec.fs, rails)
         if not bad.any():
@@ -238,7 +259,8 @@ def _process(rec: Recording, config: PrepConfig, meta: dict[str, Any]) -> dict[s
         raise _Skip(f"unsupported modality {rec.modality!r} (expected ecg or eeg)")
     fcfg = config.ecg if rec.modality == "ecg" else config.eeg
     rates = config.rates
-    prep = _prepare(rec, fcfg, config, rates, meta, canonical=rec.modality == "ecg")
+    prep = _prepare(rec, fcfg, config, rates, meta, canonical=rec.modality == "ecg",
+                    eeg_channels=config.eeg_channels if rec.modality == "eeg" else None)
     meta["notch_hz"] = prep.notch
 
     streams: dict[str, StreamWindows] = {}

@@ -5,18 +5,25 @@ the EEG :class:`Recording` (file order kept); channels of type ``ecg``, or whose
 ``ECG`` or ``EKG`` (EDF files rarely declare types: MNE calls every EDF channel ``eeg``), become a
 separate ECG :class:`Recording`. Other channel types (stim, EOG, EMG, misc, ...) are not kept.
 Record ids are ``<id>/eeg`` and ``<id>/ecg``.
+
+A channel whose EDF/BDF header gives a physical minimum equal to its maximum has no
+calibration (a dead or unused input; MNE warns and scales it by 1): it is returned as zeros and
+named in the recording's metadata as ``dead_channels``, and the processing masks it like a flat
+channel (``channel_mask`` False, named in ``flat_leads``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from biosig_prep.errors import ReadError
+from biosig_prep.readers.edf_header import read_edf_header
 from biosig_prep.recording import Recording
 
 __all__ = ["EDF_SUFFIXES", "read_edf", "is_ecg_channel"]
@@ -60,8 +67,13 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
         raise ReadError(path, f"unknown format {path.suffix!r} (expected {', '.join(EDF_SUFFIXES)})")
     if not path.is_file():
         raise ReadError(path, "file does not exist")
+    dead: set[str] = set()
+    if path.suffix.lower() in (".edf", ".bdf"):
+        dead = set(read_edf_header(path).dead_channels())
     try:
-        raw = mne.io.read_raw(path, preload=True, verbose=False)
+        with warnings.catch_warnings():  # MNE warns of the dead channels found above
+            warnings.filterwarnings("ignore", message="Physical range is not defined")
+            raw = mne.io.read_raw(path, preload=True, verbose=False)
     except Exception as exc:  # noqa: BLE001 - MNE raises many kinds; all mean "unreadable"
         raise ReadError(path, f"mne could not read the file: {exc}") from exc
     record_id = record_id or path.stem
@@ -82,6 +94,12 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
         if not idx:
             continue
         signals = np.ascontiguousarray(data[idx], dtype=np.float64) * scale
+        names_here = [names[i] for i in idx]
+        meta_here = dict(meta)
+        dead_here = [n for n in names_here if n in dead]
+        if dead_here:
+            signals[[names_here.index(n) for n in dead_here]] = 0.0
+            meta_here["dead_channels"] = dead_here
         out.append(Recording(
             record_id=f"{record_id}/{modality}",
             source=source,
@@ -89,8 +107,8 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
             modality=modality,
             fs=fs,
             signals=signals,
-            channels=[names[i] for i in idx],
+            channels=names_here,
             units=[unit] * len(idx),
-            metadata=dict(meta),
+            metadata=meta_here,
         ))
     return out
