@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from biosig_prep.recording import MAX_RATE_HZ
+
 __all__ = ["FilterConfig", "QCConfig", "DreamerConfig", "EncodingConfig", "TailConfig",
            "PrepConfig", "CANONICAL_LEADS"]
 
@@ -127,7 +129,7 @@ class DreamerConfig(_Model):
         upper edge must stay below 64 Hz).
     """
 
-    rate: int = Field(200, gt=0)
+    rate: int = Field(200, gt=0, le=int(MAX_RATE_HZ))
     window_seconds: float = Field(10.0, gt=0)
     step_seconds: float | None = Field(None, gt=0)
     include_baseline: bool = False
@@ -231,6 +233,9 @@ class PrepConfig(_Model):
         bad = [r for r in value if r <= 0]
         if bad:
             raise ValueError(f"rates must be positive, got {bad}")
+        high = [r for r in value if r > MAX_RATE_HZ]
+        if high:
+            raise ValueError(f"rates must be at most {MAX_RATE_HZ:g} Hz, got {high}")
         if len(set(value)) != len(value):
             raise ValueError(f"rates must not repeat, got {value}")
         return sorted(value)

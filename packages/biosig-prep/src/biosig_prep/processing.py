@@ -307,8 +307,8 @@ def process_dreamer_trial(trial: DreamerTrial, config: PrepConfig) -> ProcessedR
         return ProcessedRecord(record_id=trial.record_id, source="dreamer", path=trial.path,
                                fs_original=float("nan"), n_samples=0,
                                status=f"read: {trial.problem}", metadata=dict(trial.metadata))
-    meta = {**trial.metadata, "eeg_fs": float(eeg.fs), "ecg_fs": float(ecg.fs),
-            "ecg_n_samples": _n_samples(ecg), "ecg_scale": d.ecg_scale}
+    meta = {"ecg_scale": d.ecg_scale, **trial.metadata, "eeg_fs": float(eeg.fs),
+            "ecg_fs": float(ecg.fs), "ecg_n_samples": _n_samples(ecg)}
     result = ProcessedRecord(record_id=trial.record_id, source="dreamer", path=eeg.path,
                              fs_original=float(eeg.fs), n_samples=_n_samples(eeg), status=OK,
                              metadata=meta)

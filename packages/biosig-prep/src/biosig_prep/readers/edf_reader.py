@@ -24,7 +24,7 @@ import numpy as np
 
 from biosig_prep.errors import ReadError
 from biosig_prep.readers.edf_header import read_edf_header
-from biosig_prep.recording import Recording
+from biosig_prep.recording import Recording, rate_problem
 
 __all__ = ["EDF_SUFFIXES", "read_edf", "is_ecg_channel"]
 
@@ -69,7 +69,10 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
         raise ReadError(path, "file does not exist")
     dead: set[str] = set()
     if path.suffix.lower() in (".edf", ".bdf"):
-        dead = set(read_edf_header(path).dead_channels())
+        try:
+            dead = set(read_edf_header(path).dead_channels())
+        except ReadError:
+            pass  # a header MNE cannot read either: its message follows
     try:
         with warnings.catch_warnings():  # MNE warns of the dead channels found above
             warnings.filterwarnings("ignore", message="Physical range is not defined")
@@ -86,6 +89,9 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
         raise ReadError(path, f"no EEG or ECG channels (channel types: {sorted(set(types))})")
     data = raw.get_data()  # volts, float64, (n_channels, n_times)
     fs = float(raw.info["sfreq"])
+    problem = rate_problem(fs)
+    if problem:
+        raise ReadError(path, f"header: {problem}")
     meta = _metadata(raw)
     source = path.suffix.lower().lstrip(".")
     out: list[Recording] = []
