@@ -80,10 +80,16 @@ _SCORES = {"valence": "ScoreValence", "arousal": "ScoreArousal", "dominance": "S
 
 
 def is_dreamer_mat(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a MATLAB file holding a ``DREAMER`` variable (reads only the headers)."""
+    """True if ``path`` is a MATLAB file holding a ``DREAMER`` variable (reads only the headers:
+    of a v5 file, the first bytes of each variable, never a whole compressed one)."""
     from scipy.io import whosmat
 
+    from biosig_prep.readers.matfile import mat_version, v5_variable_names
+
     try:
+        with open(path, "rb") as fh:
+            if mat_version(fh.read(128)) == "v5":  # names only: no variable is decompressed
+                return "DREAMER" in v5_variable_names(Path(path))
         return any(name == "DREAMER" for name, _, _ in whosmat(str(path)))
     except Exception:  # noqa: BLE001 - unreadable or not MATLAB at all: not DREAMER
         return False

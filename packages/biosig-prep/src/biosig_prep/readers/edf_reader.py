@@ -68,17 +68,23 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
     if not path.is_file():
         raise ReadError(path, "file does not exist")
     dead: set[str] = set()
+    header_problem = ""
     if path.suffix.lower() in (".edf", ".bdf"):
         try:
             dead = set(read_edf_header(path).dead_channels())
-        except ReadError:
-            pass  # a header MNE cannot read either: its message follows
+        except ReadError as exc:
+            header_problem = exc.reason  # MNE's own message follows, or this one
     try:
-        with warnings.catch_warnings():  # MNE warns of the dead channels found above
-            warnings.filterwarnings("ignore", message="Physical range is not defined")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             raw = mne.io.read_raw(path, preload=True, verbose=False)
     except Exception as exc:  # noqa: BLE001 - MNE raises many kinds; all mean "unreadable"
-        raise ReadError(path, f"mne could not read the file: {exc}") from exc
+        said = str(exc).strip() or header_problem or type(exc).__name__
+        raise ReadError(path, f"mne could not read the file: {said}") from exc
+    # what MNE warned of (a file shorter than its header says: MNE reads what is there) goes
+    # into the metadata; a dead channel's warning is covered by ``dead_channels``
+    notes = [" ".join(str(w.message).split()) for w in caught
+             if "Physical range is not defined" not in str(w.message)]
     record_id = record_id or path.stem
     names = list(raw.ch_names)
     types = raw.get_channel_types()
@@ -93,6 +99,8 @@ def read_edf(path: str | os.PathLike, record_id: str | None = None) -> list[Reco
     if problem:
         raise ReadError(path, f"header: {problem}")
     meta = _metadata(raw)
+    if notes:
+        meta["read_warnings"] = notes
     source = path.suffix.lower().lstrip(".")
     out: list[Recording] = []
     for modality, idx, scale, unit in (("eeg", eeg_idx, _V_TO_UV, "µV"),

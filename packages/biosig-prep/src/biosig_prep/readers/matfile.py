@@ -35,6 +35,7 @@ import numpy as np
 from biosig_prep.errors import ReadError
 
 __all__ = ["read_mat_matrix", "mat_version", "check_v5_bounds", "v5_declared_bytes",
+           "v5_variable_names",
            "memory_available", "MAX_COMPRESSION_RATIO"]
 
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
@@ -111,6 +112,57 @@ def v5_declared_bytes(path: Path, limit: int) -> int:
                                               f"than the {_gb(limit)} this file may hold")
                 fh.seek(nbytes + (-nbytes % 8), os.SEEK_CUR)
     return total
+
+
+def _matrix_name(buf: bytes, order: str) -> str | None:
+    """The name of a ``miMATRIX`` element from its first bytes (tag, array flags, dimensions,
+    name), or None when they are too short or malformed."""
+    pos = 8
+    data = b""
+    for _ in range(3):  # array flags, dimensions, name
+        if pos + 8 > len(buf):
+            return None
+        t, n = (int(v) for v in np.frombuffer(buf[pos:pos + 8], f"{order}u4"))
+        if t >> 16:  # small data element: size in the upper half, data in the tag
+            data = buf[pos + 4: pos + 4 + (t >> 16)]
+            pos += 8
+        else:
+            data = buf[pos + 8: pos + 8 + n]
+            pos += 8 + n + (-n % 8)
+    return data.decode("latin-1") if pos <= len(buf) else None
+
+
+def v5_variable_names(path: Path) -> list[str]:
+    """The names of a MATLAB v5 file's top-level variables, decompressing only the first bytes
+    of each (``scipy.io.whosmat`` decompresses every compressed variable whole to check it).
+    Raises :class:`ReadError` for a file that is not v5 or is damaged."""
+    names = []
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+        if len(head) < 128 or mat_version(head) != "v5":
+            raise ReadError(path, "not a MATLAB v5 file")
+        order = ">" if head[126:128] == b"MI" else "<"
+        while True:
+            tag = fh.read(8)
+            if len(tag) < 8:
+                break
+            mtype, nbytes = (int(v) for v in np.frombuffer(tag, f"{order}u4"))
+            if mtype >> 16:
+                continue
+            start = fh.tell()
+            first = fh.read(min(nbytes, 1 << 16))
+            if mtype == _MI_COMPRESSED:
+                try:
+                    first = zlib.decompressobj().decompress(first, 4096)
+                except zlib.error as exc:
+                    raise ReadError(path, f"damaged compressed MATLAB variable: {exc}") from None
+            if mtype in (_MI_COMPRESSED, _MI_MATRIX):
+                name = _matrix_name(first, order)
+                if name is None:
+                    raise ReadError(path, "damaged MATLAB variable header")
+                names.append(name)
+            fh.seek(start + nbytes + (-nbytes % 8 if mtype != _MI_COMPRESSED else 0))
+    return names
 
 
 def _count_compressed(fh, nbytes: int, order: str, room: int, path: Path) -> int:
