@@ -307,15 +307,15 @@ def field(name, value):
 
 def subj_field(s, name, fn):
     def edit(d):
-        subj = d["Data"][0, s]
-        subj[name] = fn(subj[name])
+        holder = d["Data"][0, s][name]  # (1, 1) object array around the value
+        holder[0, 0] = fn(np.asarray(holder[0, 0]))
     return edit
 
 
 def cell_edit(s, mod, part, c, fn):
     def edit(d):
-        cells = d["Data"][0, s][mod][0, 0][part]
-        cells[c, 0] = fn(cells[c, 0])
+        cells = d["Data"][0, s][mod][0, 0][part][0, 0]  # (n_clips, 1) cell array
+        cells[c, 0] = fn(np.asarray(cells[c, 0], dtype=float))
     return edit
 
 

@@ -137,3 +137,15 @@ def test_a_compressed_wfdb_mat_larger_than_its_header_is_refused(tmp_path):
     write_v5_zeros(tmp_path / "r.mat", "val", 2, 1_000_000, declare=80_100)
     with pytest.raises(ReadError, match="decompresses to more than"):
         read_wfdb(tmp_path / "r.hea")
+
+
+def test_discovery_reads_variable_names_without_decompressing(tmp_path):
+    from biosig_prep.datasets.dreamer import is_dreamer_mat
+    from biosig_prep.readers.matfile import v5_variable_names
+
+    scipy.io.savemat(tmp_path / "n.mat", {"DREAMER": {"a": 1.0}, "xy": np.ones(3),
+                                          "abcdefghijk": 2.0}, do_compression=True)
+    assert v5_variable_names(tmp_path / "n.mat") == ["DREAMER", "xy", "abcdefghijk"]
+    write_v5_zeros(tmp_path / "b.mat", "DREAMER", 1, 2_500_000, declare=100)  # lies, too
+    assert v5_variable_names(tmp_path / "b.mat") == ["DREAMER"]
+    assert is_dreamer_mat(tmp_path / "b.mat")  # from its first bytes only

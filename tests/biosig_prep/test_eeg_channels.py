@@ -154,3 +154,12 @@ def test_flat_threshold_is_per_unit():
     # 0.01 µV is no EEG at all
     assert flat_leads(x, QCConfig(), "eeg").tolist() == [False, True]
     assert flat_leads(x, QCConfig(), "ecg").tolist() == [False, False]
+
+
+@pytest.mark.real_data
+def test_a_truncated_edf_says_so_in_its_metadata(shared_data, tmp_path):
+    data = (shared_data / EEGMAT).read_bytes()
+    (tmp_path / "t.edf").write_bytes(data[: len(data) // 2])
+    eeg = read_edf(tmp_path / "t.edf")[0]
+    assert "Number of records from the header does not match the file size" in \
+        eeg.metadata["read_warnings"][0]

@@ -318,6 +318,8 @@ class DreamerData:
             signals[(m, part)] = _signal(cells[c], n_ch, path,
                                          f"{where}.{m.upper()}.{part}{{{c + 1}}}")
         units = self.ecg_units
+        if units == "auto" and not np.isfinite(signals[("ecg", "stimuli")]).any():
+            raise ReadError(path, f"{where}.ECG.stimuli{{{c + 1}}} holds no finite value")
         if units == "auto":  # judged on the clip's ECG, before any scaling
             units = ecg_units_of(signals[("ecg", "stimuli")])
             if units is None:
