@@ -46,7 +46,28 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
 
 
+INPROCESS = False  # --inprocess: the CLI in this process (no start-up cost per case)
+
+
+def _run_here(args: list) -> tuple[int, str]:
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from biosig_prep.cli import app
+
+    result = CliRunner().invoke(app, ["convert", *map(os.fsdecode, args), "--no-progress",
+                                      "--workers", "0"])
+    text = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        text += "\nTraceback (in process)\n" + "".join(traceback.format_exception(
+            result.exception))[-400:]
+    return result.exit_code, text
+
+
 def run(args: list, cwd: Path) -> tuple[int, str]:
+    if INPROCESS:
+        return _run_here(args)
     cmd = [sys.executable, "-m", "biosig_prep.cli", "convert", *map(os.fsdecode, args),
            "--no-progress", "--workers", "0"]
     try:
@@ -540,7 +561,8 @@ for _name, _mat in [
         if m is None:
             from test_dreamer_inputs import write_v5_zeros
             declare = 80_100 if "lying" in n else None
-            m = (lambda p: write_v5_zeros(p, "val", 12, 170_000, declare))
+            def m(p, declare=declare):
+                write_v5_zeros(p, "val", 12, 170_000, declare)
         return [wfdb(t, edit_mat=m), t / "s.zarr", *RATES], want({0, 3})
     case(W, _name)(_setup)
 
@@ -670,7 +692,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="")
     ap.add_argument("-k", default="")
+    ap.add_argument("--inprocess", action="store_true",
+                    help="run the CLI in this process (fast; no memory cap or timeout per case)")
     args = ap.parse_args()
+    global INPROCESS
+    INPROCESS = args.inprocess
+    if INPROCESS:
+        _limit()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "biosig_prep"))
     table: dict[str, Counter] = {}
     for cls, name, setup in CASES:

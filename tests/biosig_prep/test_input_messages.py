@@ -54,3 +54,10 @@ def test_config_rates_are_bounded():
         PrepConfig(rates=[1_000_000_000])
     with pytest.raises(ValidationError, match="less than or equal to 100000"):
         PrepConfig.model_validate({"dreamer": {"rate": 10**9}})
+
+
+def test_a_negative_signal_length_is_refused(tmp_path):
+    (tmp_path / "r.hea").write_text("r 1 500 -5\nr.dat 16 1000/mV 16 0 0 0 0 I\n")
+    (tmp_path / "r.dat").write_bytes(bytes(20))
+    with pytest.raises(ReadError, match="signal length -5 is negative"):  # was: read, cut
+        read_wfdb(tmp_path / "r.hea")

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-
 __all__ = ["eeg_channel_key", "decide_from_layouts", "place_eeg_channels",
            "ChannelPlacementError", "MIN_PLACED_FRACTION"]
 

@@ -14,11 +14,10 @@ the names :func:`biosig_prep.readers.edf_reader.read_edf` gives the same channel
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Sequence
 
 from biosig_prep.dsp.montage import decide_from_layouts
 from biosig_prep.errors import ReadError

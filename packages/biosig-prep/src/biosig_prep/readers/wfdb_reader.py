@@ -149,6 +149,8 @@ def parse_header(text: str, path: str | os.PathLike = "<header>") -> WfdbHeader:
         if problem:
             raise ReadError(path, f"corrupt header: {problem}")
     sig_len = _int(tokens[3], "signal length", path) if len(tokens) > 3 else None
+    if sig_len is not None and sig_len < 0:  # it would cut samples off the end, silently
+        raise ReadError(path, f"corrupt header: signal length {sig_len} is negative")
     record_line = " ".join([name_token + (f"/{n_seg}" if n_seg else "")] + tokens[1:])
     lines = [record_line]
 
