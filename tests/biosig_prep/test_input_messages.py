@@ -61,3 +61,14 @@ def test_a_negative_signal_length_is_refused(tmp_path):
     (tmp_path / "r.dat").write_bytes(bytes(20))
     with pytest.raises(ReadError, match="signal length -5 is negative"):  # was: read, cut
         read_wfdb(tmp_path / "r.hea")
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses non-UTF-8 file names")
+@pytest.mark.real_data
+def test_a_non_utf8_destination_is_named_with_the_fix(shared_data, tmp_path):
+    dst = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"o\xffut.zarr"))
+    result = _run(["convert", shared_data / "ecg/cinc2021/E07500.hea", dst, "--rates", "500"])
+    assert result.exit_code == 1, result.output  # was: a UnicodeEncodeError traceback
+    assert result.output.strip() == (f"error: {tmp_path}/o\\xffut.zarr: destination path is "
+                                     "not valid UTF-8 (the bytes shown as \\xNN); choose a "
+                                     "destination with a UTF-8 name")

@@ -95,6 +95,12 @@ def convert(
     codecs = {m: codec_for(m, config.encoding.dtype, config.encoding.steps())
               for m in ("ecg", "eeg")}
     url = os.fspath(dst)
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # the store keeps its URL in text (attributes, markers)
+        shown = os.fsencode(url).decode("utf-8", "backslashreplace")
+        raise ValueError(f"{shown}: destination path is not valid UTF-8 (the bytes shown as "
+                         "\\xNN); choose a destination with a UTF-8 name") from None
     if scheduler is not None and workers is not None:
         raise ValueError("give workers or scheduler, not both")
     if isinstance(sources, (str, os.PathLike)):
