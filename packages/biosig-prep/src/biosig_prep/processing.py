@@ -7,8 +7,9 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    (``"filter: h_freq (75.0) must be less than the Nyquist frequency 50.0 (output rate 100
    Hz)"``): the store's streams then never hold a rate filtered differently from the config.
    Lower the cut-off or drop that rate to convert such records.
-2. QC on the raw signals (non-finite values; flat leads and leads clipped at the rails are
-   masked like missing leads, the record fails only when no lead is usable).
+2. QC on the raw signals (non-finite values; flat leads, in the signal's own unit, channels
+   the file marks dead, and leads clipped at the rails are masked like missing leads, the
+   record fails only when no lead is usable).
 3. Band-pass and notch once, at the original rate, in float64 (``sosfiltfilt`` over the whole
    (C, T) array).
 4. QC on the amplitude of the filtered signals.
@@ -16,7 +17,10 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    flagged False in ``channel_mask``; 12 unnamed leads are placed in the Challenge's standard
    order (noted in the metadata); an ECG none of whose leads can be placed (a single ``ECG``
    channel of an EDF) is skipped with the reason (:func:`biosig_prep.dsp.leads.map_ecg_leads`).
-   DREAMER's paired ECG keeps its two channels; EEG keeps the file's channels and order.
+   DREAMER's paired ECG keeps its two channels and its EEG its 14 electrodes; other EEG is
+   placed by name in the stream's channels (``config.eeg_channels``, decided before the run:
+   :mod:`biosig_prep.dsp.montage`), missing channels zero-filled and masked, or skipped when
+   it holds fewer than half of them.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32,
    with the tail policy (``config.tail``: the last partial window kept, zero-padded, with its
    ``patch_mask``; see :func:`biosig_prep.dsp.windows.plan_windows`).
