@@ -72,3 +72,8 @@ def test_a_non_utf8_destination_is_named_with_the_fix(shared_data, tmp_path):
     assert result.output.strip() == (f"error: {tmp_path}/o\\xffut.zarr: destination path is "
                                      "not valid UTF-8 (the bytes shown as \\xNN); choose a "
                                      "destination with a UTF-8 name")
+
+
+def test_the_old_flat_std_names_its_replacements():
+    with pytest.raises(ValidationError, match="flat_std_mv .ECG, default 1e-4. and flat_std_uv"):
+        PrepConfig.model_validate({"qc": {"flat_std": 1e-6}})

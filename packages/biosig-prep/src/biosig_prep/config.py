@@ -98,6 +98,14 @@ class QCConfig(_Model):
 
     flat_std_mv: float = Field(1e-4, ge=0)
     flat_std_uv: float = Field(0.1, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_flat_std(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "flat_std" in data:
+            raise ValueError("qc.flat_std is now two settings in the signal's own unit: "
+                             "flat_std_mv (ECG, default 1e-4) and flat_std_uv (EEG, default 0.1)")
+        return data
     flat_leads: Literal["mask", "skip"] = "mask"
     max_abs_mv: float = Field(20.0, gt=0)
     max_abs_uv: float = Field(5000.0, gt=0)
