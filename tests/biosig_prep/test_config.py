@@ -17,8 +17,8 @@ def test_defaults_match_the_contract():
     assert c.window_samples == 2000
     assert (c.ecg.l_freq, c.ecg.h_freq, c.ecg.order, c.ecg.notch) == (0.5, 40.0, 4, "auto")
     assert (c.eeg.l_freq, c.eeg.h_freq, c.eeg.order, c.eeg.notch) == (0.3, 75.0, 4, "auto")
-    assert (c.qc.flat_std, c.qc.max_abs_mv, c.qc.max_abs_uv, c.qc.saturation_seconds) == (
-        1e-6, 20.0, 5000.0, 0.04)  # runs at the extreme, not a fraction (issue 10 item 7)
+    assert (c.qc.flat_std_mv, c.qc.flat_std_uv, c.qc.max_abs_mv, c.qc.max_abs_uv,
+            c.qc.saturation_seconds) == (1e-4, 0.1, 20.0, 5000.0, 0.04)  # runs at the extreme, not a fraction (issue 10 item 7)
     d = c.dreamer
     assert (d.rate, d.window_seconds, d.step_seconds, d.include_baseline, d.ecg_scale) == (
         200, 10.0, None, False, 3000.0 / 175.0 / 4095.0)  # Shimmer2 counts -> mV (issue 10)

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from biosig_prep.recording import MAX_RATE_HZ
+
 __all__ = ["FilterConfig", "QCConfig", "DreamerConfig", "EncodingConfig", "TailConfig",
            "PrepConfig", "CANONICAL_LEADS"]
 
@@ -77,7 +79,11 @@ class FilterConfig(_Model):
 class QCConfig(_Model):
     """Per-record quality checks (see :mod:`biosig_prep.dsp.qc`).
 
-    flat_std : a lead whose standard deviation (physical units) is below this is flat.
+    flat_std_mv / flat_std_uv : a lead whose standard deviation is below this, in the signal's
+        own unit (ECG mV / EEG µV), is flat; both defaults are the same physical floor, 0.1 µV,
+        far below any real lead's noise. (One number for both units made a flat EEG channel
+        need 1000x less variation than a flat ECG lead.) A channel the file itself marks as
+        dead (an EDF physical minimum equal to its maximum) is flat whatever its values.
     flat_leads : ``"mask"``: a flat or clipped lead is zero-filled and masked like a missing
         lead, the record fails only if no lead is usable; ``"skip"``: any flat or clipped lead
         fails the record.
@@ -90,7 +96,16 @@ class QCConfig(_Model):
         clipped at the rails; it is masked like a flat lead (see ``flat_leads``).
     """
 
-    flat_std: float = Field(1e-6, ge=0)
+    flat_std_mv: float = Field(1e-4, ge=0)
+    flat_std_uv: float = Field(0.1, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_flat_std(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "flat_std" in data:
+            raise ValueError("qc.flat_std is now two settings in the signal's own unit: "
+                             "flat_std_mv (ECG, default 1e-4) and flat_std_uv (EEG, default 0.1)")
+        return data
     flat_leads: Literal["mask", "skip"] = "mask"
     max_abs_mv: float = Field(20.0, gt=0)
     max_abs_uv: float = Field(5000.0, gt=0)
@@ -110,17 +125,24 @@ class DreamerConfig(_Model):
     ecg_scale : factor from the file's ECG values to mV. The real DREAMER.mat holds the
         Shimmer2 ECG as raw 12-bit ADC counts; the default converts them with the unit's ADC
         reference and amplifier gain, 3000 mV / 175 / 4095 = 0.0041863 mV per count (source in
-        :mod:`biosig_prep.datasets.dreamer`). 1.0 reads a file already in mV. The amplitude
-        bounds of QC apply to DREAMER's ECG like to any ECG.
+        :mod:`biosig_prep.datasets.dreamer`). Applied only to ECG read as counts (see
+        ``ecg_units``). The amplitude bounds of QC apply to DREAMER's ECG like to any ECG.
+    ecg_units : what the file's ECG values are: ``"auto"`` (default) decides per trial
+        (whole numbers in the 12-bit ADC range 0..4095, or a spread too large for mV: counts;
+        fractional values with a spread plausible for mV: mV, as in converted copies some
+        groups share), ``"counts"`` or ``"mV"`` to say it. Each record's metadata names what was
+        done (``ecg_units_in``, ``ecg_scale`` applied); a trial ``auto`` cannot decide is
+        skipped with a reason naming these two settings.
     eeg / ecg : band-pass and notch of each modality, at its original rate (EEG: 128 Hz, so the
         upper edge must stay below 64 Hz).
     """
 
-    rate: int = Field(200, gt=0)
+    rate: int = Field(200, gt=0, le=int(MAX_RATE_HZ))
     window_seconds: float = Field(10.0, gt=0)
     step_seconds: float | None = Field(None, gt=0)
     include_baseline: bool = False
     ecg_scale: float = Field(3000.0 / 175.0 / 4095.0, gt=0)  # Shimmer2 counts -> mV
+    ecg_units: Literal["auto", "counts", "mV"] = "auto"
     eeg: FilterConfig = Field(
         default_factory=lambda: FilterConfig(l_freq=0.3, h_freq=45.0, order=4, notch="auto"))
     ecg: FilterConfig = Field(
@@ -177,6 +199,10 @@ class PrepConfig(_Model):
     tail : what happens to a record's last, partial window (:class:`TailConfig`).
     encoding : how windows are stored (:class:`EncodingConfig`).
     leads : canonical ECG lead order; leads a record lacks are zero-filled and masked.
+    eeg_channels : the EEG stream's channels (a montage), matched by name case-insensitively;
+        ``None`` (default): decided from all input files' headers before any record is
+        converted, by majority (see :mod:`biosig_prep.dsp.montage` and ``docs/convert.md``).
+        A run stores the channels it used here.
     """
 
     rates: list[int] = Field(default_factory=lambda: [100, 200, 500, 1000])
@@ -193,6 +219,7 @@ class PrepConfig(_Model):
     qc: QCConfig = Field(default_factory=QCConfig)
     dreamer: DreamerConfig = Field(default_factory=DreamerConfig)
     leads: list[str] = Field(default_factory=lambda: list(CANONICAL_LEADS))
+    eeg_channels: list[str] | None = None
 
     @field_validator("rates", mode="before")
     @classmethod
@@ -214,6 +241,9 @@ class PrepConfig(_Model):
         bad = [r for r in value if r <= 0]
         if bad:
             raise ValueError(f"rates must be positive, got {bad}")
+        high = [r for r in value if r > MAX_RATE_HZ]
+        if high:
+            raise ValueError(f"rates must be at most {MAX_RATE_HZ:g} Hz, got {high}")
         if len(set(value)) != len(value):
             raise ValueError(f"rates must not repeat, got {value}")
         return sorted(value)
@@ -227,6 +257,18 @@ class PrepConfig(_Model):
         if len(set(folded)) != len(folded):
             raise ValueError(f"leads must not repeat (case-insensitively), got {value}")
         return value
+
+    @field_validator("eeg_channels")
+    @classmethod
+    def _check_eeg_channels(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        keys = [v.strip().casefold() for v in value]
+        if not keys or not all(keys):
+            raise ValueError("eeg_channels must name at least one channel, none empty")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"eeg_channels must not repeat (case-insensitively), got {value}")
+        return [v.strip() for v in value]
 
     @model_validator(mode="after")
     def _check_dreamer_window(self) -> PrepConfig:

@@ -7,8 +7,9 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    (``"filter: h_freq (75.0) must be less than the Nyquist frequency 50.0 (output rate 100
    Hz)"``): the store's streams then never hold a rate filtered differently from the config.
    Lower the cut-off or drop that rate to convert such records.
-2. QC on the raw signals (non-finite values; flat leads and leads clipped at the rails are
-   masked like missing leads, the record fails only when no lead is usable).
+2. QC on the raw signals (non-finite values; flat leads, in the signal's own unit, channels
+   the file marks dead, and leads clipped at the rails are masked like missing leads, the
+   record fails only when no lead is usable).
 3. Band-pass and notch once, at the original rate, in float64 (``sosfiltfilt`` over the whole
    (C, T) array).
 4. QC on the amplitude of the filtered signals.
@@ -16,7 +17,10 @@ Per record, in this order (DESIGN.md, "Preprocessing defaults"):
    flagged False in ``channel_mask``; 12 unnamed leads are placed in the Challenge's standard
    order (noted in the metadata); an ECG none of whose leads can be placed (a single ``ECG``
    channel of an EDF) is skipped with the reason (:func:`biosig_prep.dsp.leads.map_ecg_leads`).
-   DREAMER's paired ECG keeps its two channels; EEG keeps the file's channels and order.
+   DREAMER's paired ECG keeps its two channels and its EEG its 14 electrodes; other EEG is
+   placed by name in the stream's channels (``config.eeg_channels``, decided before the run:
+   :mod:`biosig_prep.dsp.montage`), missing channels zero-filled and masked, or skipped when
+   it holds fewer than half of them.
 6. Polyphase resampling to each rate, then windows of ``(C, n_patches, patch_size)``, float32,
    with the tail policy (``config.tail``: the last partial window kept, zero-padded, with its
    ``patch_mask``; see :func:`biosig_prep.dsp.windows.plan_windows`).
@@ -42,6 +46,7 @@ from biosig_prep.config import FilterConfig, PrepConfig
 from biosig_prep.datasets.dreamer import DreamerTrial
 from biosig_prep.dsp.filters import apply_filter, check_band, design_filter, resolve_notch
 from biosig_prep.dsp.leads import LeadMappingError, map_ecg_leads
+from biosig_prep.dsp.montage import ChannelPlacementError, place_eeg_channels
 from biosig_prep.dsp.qc import (
     AMPLITUDE_KEY,
     OK,
@@ -112,8 +117,14 @@ class _Prepared:
 
 
 def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequence[int],
-             meta: dict[str, Any], *, canonical: bool) -> _Prepared:
-    """Validate the band, map channels, QC and filter ``rec`` at its own rate."""
+             meta: dict[str, Any], *, canonical: bool,
+             eeg_channels: Sequence[str] | None = None) -> _Prepared:
+    """Validate the band, map channels, QC and filter ``rec`` at its own rate.
+
+    canonical : ECG into ``config.leads``. eeg_channels : the EEG stream's channels; the
+    record's channels are placed there by name (:func:`biosig_prep.dsp.montage.place_eeg_channels`).
+    Neither: the file's own channels, in file order (DREAMER's fixed layouts).
+    """
     if rec.signals.ndim != 2 or rec.signals.shape[0] != len(rec.channels):
         raise _Skip(f"read: signals of shape {rec.signals.shape} do not match "
                     f"{len(rec.channels)} channels")
@@ -132,6 +143,17 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
         missing = [name for name, row in zip(config.leads, found, strict=True) if row is None]
         if missing:
             meta["missing_leads"] = missing
+    elif eeg_channels is not None:  # the stream's channels, each found by name
+        try:
+            found, missing, dropped = place_eeg_channels(rec.channels, eeg_channels)
+        except ChannelPlacementError as exc:
+            raise _Skip(str(exc)) from None
+        out_channels = list(eeg_channels)
+        pairs = [(slot, row) for slot, row in enumerate(found) if row is not None]
+        if missing:
+            meta["missing_channels"] = missing
+        if dropped:
+            meta["dropped_channels"] = dropped
     else:  # the file's own channels, in file order
         out_channels = list(rec.channels)
         pairs = [(k, k) for k in range(len(rec.channels))]
@@ -145,8 +167,11 @@ def _prepare(rec: Recording, fcfg: FilterConfig, config: PrepConfig, rates: Sequ
         raise _Skip(status)
     rails = None if rec.adc_range is None else np.asarray(rec.adc_range)[rows]
     for kind in ("flat", "clipped"):  # a flat or clipped lead is masked like a missing one
-        if kind == "flat":
-            bad = flat_leads(signals, qc)
+        if kind == "flat":  # in the signal's own unit; a channel the file marks dead too
+            bad = flat_leads(signals, qc, rec.modality)
+            dead = {str(n) for n in rec.metadata.get("dead_channels") or ()}
+            if dead:
+                bad = bad | np.array([n in dead for n in names], dtype=bool)
         else:
             bad, _ = clipped_leads(signals, qc, rec.fs, rails)
         if not bad.any():
@@ -239,7 +264,8 @@ def _process(rec: Recording, config: PrepConfig, meta: dict[str, Any]) -> dict[s
         raise _Skip(f"unsupported modality {rec.modality!r} (expected ecg or eeg)")
     fcfg = config.ecg if rec.modality == "ecg" else config.eeg
     rates = config.rates
-    prep = _prepare(rec, fcfg, config, rates, meta, canonical=rec.modality == "ecg")
+    prep = _prepare(rec, fcfg, config, rates, meta, canonical=rec.modality == "ecg",
+                    eeg_channels=config.eeg_channels if rec.modality == "eeg" else None)
     meta["notch_hz"] = prep.notch
 
     streams: dict[str, StreamWindows] = {}
@@ -289,8 +315,8 @@ def process_dreamer_trial(trial: DreamerTrial, config: PrepConfig) -> ProcessedR
         return ProcessedRecord(record_id=trial.record_id, source="dreamer", path=trial.path,
                                fs_original=float("nan"), n_samples=0,
                                status=f"read: {trial.problem}", metadata=dict(trial.metadata))
-    meta = {**trial.metadata, "eeg_fs": float(eeg.fs), "ecg_fs": float(ecg.fs),
-            "ecg_n_samples": _n_samples(ecg), "ecg_scale": d.ecg_scale}
+    meta = {"ecg_scale": d.ecg_scale, **trial.metadata, "eeg_fs": float(eeg.fs),
+            "ecg_fs": float(ecg.fs), "ecg_n_samples": _n_samples(ecg)}
     result = ProcessedRecord(record_id=trial.record_id, source="dreamer", path=eeg.path,
                              fs_original=float(eeg.fs), n_samples=_n_samples(eeg), status=OK,
                              metadata=meta)

@@ -13,7 +13,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Recording", "StreamWindows", "ProcessedRecord", "stream_name"]
+__all__ = ["Recording", "StreamWindows", "ProcessedRecord", "stream_name", "MAX_RATE_HZ",
+           "rate_problem"]
+
+# the highest sampling rate a source or an output may have: above any ECG/EEG amplifier (EEG
+# systems reach 16-20 kHz); higher values are header damage, and the filter design fails there
+MAX_RATE_HZ = 100_000.0
+
+
+def rate_problem(fs: object) -> str | None:
+    """None for a usable sampling rate, else what is wrong with it (not a number, not finite,
+    not positive, above :data:`MAX_RATE_HZ`)."""
+    try:
+        value = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"sampling rate {fs!r} is not a number"
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"sampling rate {value} is not finite"
+    if value <= 0:
+        return f"sampling rate {value:g} Hz must be positive"
+    if value > MAX_RATE_HZ:
+        return (f"sampling rate {value:g} Hz is above {MAX_RATE_HZ:g} Hz (no ECG/EEG is "
+                "sampled that fast: a damaged header?)")
+    return None
 
 
 def stream_name(modality: str, fs: int) -> str:

@@ -50,6 +50,7 @@ def describe_store(url: str, *, storage_options: dict | None = None) -> dict[str
         "summary": store.summary,
         "config": store.config,
         "amplitude": source_amplitudes(records["source"], status, records["metadata"]),
+        "ecg_units_in": _ecg_units_in(records["metadata"]),
     }
     for name in store.stream_names:
         s = store.stream(name)
@@ -96,6 +97,20 @@ def _label_counts(stream: Any) -> dict[str, dict[str, int]]:
         out[key] = {(classes[v] if 0 <= v < len(classes) else "unlabelled"): int(c)
                     for v, c in sorted(counts.items())}
     return out
+def _ecg_units_in(metadata) -> dict[str, int]:
+    """How many DREAMER records read their ECG as counts / as mV (``ecg_units_in`` and
+    ``ecg_scale`` in their metadata), e.g. ``{"counts x 0.0041863": 414}``; {} for others."""
+    seen: Counter = Counter()
+    for text in metadata:
+        try:
+            meta = json.loads(str(text) or "{}")
+        except ValueError:
+            continue
+        units = meta.get("ecg_units_in") if isinstance(meta, dict) else None
+        if units:
+            scale = meta.get("ecg_scale")
+            seen[f"{units} x {scale:.5g}" if isinstance(scale, (int, float)) else str(units)] += 1
+    return dict(seen.most_common())
 
 
 def _size(n: int | None) -> str:
@@ -204,8 +219,17 @@ def render_text(desc: dict[str, Any]) -> str:
                          f"{tail.get('min_valid_fraction', '?')} of a window valid); windows "
                          f"stored as {enc.get('dtype', '?')} (ecg step {enc.get('ecg_step')} mV, "
                          f"eeg step {enc.get('eeg_step')} µV)")
-        lines.append(f"  ecg: {_filter_text(cfg.get('ecg'))}")
-        lines.append(f"  eeg: {_filter_text(cfg.get('eeg'))}")
+        d = cfg.get("dreamer") or {}
+        sources = set((desc.get("records") or {}).get("sources") or {})
+        if desc.get("labels") and d and sources <= {"dreamer"}:  # what was applied to DREAMER
+            lines.append(f"  ecg: {_filter_text(d.get('ecg'))} (dreamer.ecg)")
+            lines.append(f"  eeg: {_filter_text(d.get('eeg'))} (dreamer.eeg)")
+        else:
+            lines.append(f"  ecg: {_filter_text(cfg.get('ecg'))}")
+            lines.append(f"  eeg: {_filter_text(cfg.get('eeg'))}")
+        if cfg.get("eeg_channels"):
+            lines.append(f"  eeg channels: {_channels(cfg['eeg_channels'])} (decided before "
+                         "the run; files placed by name)")
         qc = cfg.get("qc") or {}
         if qc:
             lines.append("  qc: " + ", ".join(f"{k} {v}" for k, v in qc.items()))
@@ -214,6 +238,13 @@ def render_text(desc: dict[str, Any]) -> str:
             lines.append(f"  dreamer: {d.get('rate')} Hz, {d.get('window_seconds')} s windows, "
                          f"step {d.get('step_seconds') or 'none'}, baseline "
                          f"{d.get('include_baseline')}")
+            scale = d.get("ecg_scale")
+            read = desc.get("ecg_units_in") or {}
+            lines.append(f"  dreamer ecg: units {d.get('ecg_units', 'counts')}, "
+                         + (f"{scale:.5g} mV per count" if isinstance(scale, (int, float))
+                            else "scale ?")
+                         + ("; records read as " + ", ".join(f"{k} ({v})" for k, v in
+                                                            read.items()) if read else ""))
     return "\n".join(lines)
 
 

@@ -201,7 +201,8 @@ class _Driver:
             for row, _n, variant in info["entries"]:
                 channels = tuple(info["variants"][variant])
                 table = self.tables.get(name) or self._stream_table(name, info, stream_channels(
-                    info["modality"], channels, self.config.leads, paired=bool(labels)))
+                    info["modality"], channels, self.config.leads, paired=bool(labels),
+                    eeg_channels=self.config.eeg_channels))
                 if info.get("labels") and table.stream_labels(info["labels"]):
                     self.writer.ensure_stream_labels(name, table.label_classes)
                 if table.stream.channels != channels and row not in excluded:

@@ -27,6 +27,7 @@ from biosig_prep.convert.plan import (
     source_stats,
 )
 from biosig_prep.readers import SourceFile
+from biosig_prep.readers.edf_header import decide_eeg_channels
 from biosig_prep.store import (
     SCHEMA_VERSION,
     STAGING,
@@ -94,6 +95,12 @@ def convert(
     codecs = {m: codec_for(m, config.encoding.dtype, config.encoding.steps())
               for m in ("ecg", "eeg")}
     url = os.fspath(dst)
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # the store keeps its URL in text (attributes, markers)
+        shown = os.fsencode(url).decode("utf-8", "backslashreplace")
+        raise ValueError(f"{shown}: destination path is not valid UTF-8 (the bytes shown as "
+                         "\\xNN); choose a destination with a UTF-8 name") from None
     if scheduler is not None and workers is not None:
         raise ValueError("give workers or scheduler, not both")
     if isinstance(sources, (str, os.PathLike)):
@@ -104,6 +111,10 @@ def convert(
     if "dreamer" in formats and len(formats) > 1:
         raise ValueError("DREAMER files cannot share a store with other formats (their labels "
                          "are aligned with every stream); convert them into a store of their own")
+    # the EEG stream's channels, before any record: declared, or by majority of all headers
+    eeg_channels, _ = decide_eeg_channels(found, config.eeg_channels)
+    if eeg_channels is not None and "dreamer" not in formats:
+        config = config.model_copy(update={"eeg_channels": eeg_channels})
     batches = [_Batch(i, b) for i, b in enumerate(plan_batches(found, layout.batch_size))]
     knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
     stats = source_stats(found)

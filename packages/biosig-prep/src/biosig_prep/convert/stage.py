@@ -86,7 +86,8 @@ def _dreamer_records(src: SourceFile, config: PrepConfig, threads: int
                      ) -> Iterator[ProcessedRecord]:
     """Trials of a DREAMER file: the .mat is read once, trials are processed on threads."""
     try:
-        data = read_dreamer(src.path, ecg_scale=config.dreamer.ecg_scale)
+        data = read_dreamer(src.path, ecg_scale=config.dreamer.ecg_scale,
+                            ecg_units=config.dreamer.ecg_units)
     except ReadError as exc:
         yield _failed(src, f"read: {exc.reason}")
         return

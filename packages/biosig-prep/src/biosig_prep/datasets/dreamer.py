@@ -18,8 +18,16 @@ the unit's ADC reference (3 V over the 12-bit range, 4095 steps) divided by its 
 gain (175). Source: Shimmer Research's own driver, ShimmerEngineering/Shimmer-Java-Android-API,
 ``ShimmerObject.java`` (``GainECGLALL = 175``, ``OffsetECGLALL = 2060`` for the Shimmer2 ECG
 board) with ``calibrateU12AdcValue``: mV = (counts - offset) * (Vref * 1000 / gain) / 4095,
-Vref = 3 V. The offset (a DC level) is not subtracted here: the band-pass removes it. A file
-whose ECG is already in mV is read with ``ecg_scale=1.0``.
+Vref = 3 V. The offset (a DC level) is not subtracted here: the band-pass removes it.
+
+Some groups share a converted copy whose ECG is already in mV. With ``ecg_units="auto"`` (the
+default) each trial's ECG is judged before scaling (:func:`ecg_units_of`): whole numbers inside
+the 12-bit ADC range 0..4095 are counts (the distributed file), and so are values whose spread
+(99.9th percentile of ``|x - median|``) exceeds :data:`COUNTS_MIN_SPREAD` (no ECG varies by 50
+mV); fractional values with a spread of at most :data:`MV_MAX_SPREAD` are mV and are not scaled.
+Anything else is refused for that trial, naming ``dreamer.ecg_units`` and ``dreamer.ecg_scale``.
+Each trial's metadata says what was done: ``ecg_units_in`` (``counts`` / ``mV``) and
+``ecg_scale`` (the factor applied; 1.0 for mV).
 """
 
 from __future__ import annotations
@@ -33,14 +41,38 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.errors import ReadError
-from biosig_prep.recording import Recording
+from biosig_prep.recording import Recording, rate_problem
 
 __all__ = ["DREAMER_ELECTRODES", "DreamerTrial", "DreamerData", "read_dreamer", "is_dreamer_mat",
-           "SHIMMER_ECG_MV_PER_COUNT", "SHIMMER_ECG_OFFSET_COUNTS"]
+           "SHIMMER_ECG_MV_PER_COUNT", "SHIMMER_ECG_OFFSET_COUNTS", "ecg_units_of",
+           "COUNTS_MIN_SPREAD", "MV_MAX_SPREAD"]
 
 # Shimmer2 ECG board: 12-bit ADC, 3 V reference, amplifier gain 175 (see the module docstring)
 SHIMMER_ECG_MV_PER_COUNT = 3000.0 / 175.0 / 4095.0
 SHIMMER_ECG_OFFSET_COUNTS = 2060.0
+
+ADC_MAX_COUNT = 4095  # 12-bit
+COUNTS_MIN_SPREAD = 50.0  # a spread above this cannot be mV: counts
+MV_MAX_SPREAD = 20.0  # fractional values spread at most this much: mV (QC's max_abs_mv)
+
+
+def ecg_units_of(values: np.ndarray) -> str | None:
+    """``"counts"``, ``"mV"`` or None (cannot tell) for a DREAMER trial's raw ECG values (see
+    the module docstring)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    whole = bool(np.all(v == np.round(v)))
+    if whole and v.min() >= 0 and v.max() <= ADC_MAX_COUNT:
+        return "counts"
+    spread = float(np.percentile(np.abs(v - np.median(v)), 99.9))
+    if spread > COUNTS_MIN_SPREAD:
+        return "counts"
+    if not whole and spread <= MV_MAX_SPREAD:
+        return "mV"
+    return None
+
 
 DREAMER_ELECTRODES = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4",
                       "F8", "AF4")
@@ -48,10 +80,16 @@ _SCORES = {"valence": "ScoreValence", "arousal": "ScoreArousal", "dominance": "S
 
 
 def is_dreamer_mat(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a MATLAB file holding a ``DREAMER`` variable (reads only the headers)."""
+    """True if ``path`` is a MATLAB file holding a ``DREAMER`` variable (reads only the headers:
+    of a v5 file, the first bytes of each variable, never a whole compressed one)."""
     from scipy.io import whosmat
 
+    from biosig_prep.readers.matfile import mat_version, v5_variable_names
+
     try:
+        with open(path, "rb") as fh:
+            if mat_version(fh.read(128)) == "v5":  # names only: no variable is decompressed
+                return "DREAMER" in v5_variable_names(Path(path))
         return any(name == "DREAMER" for name, _, _ in whosmat(str(path)))
     except Exception:  # noqa: BLE001 - unreadable or not MATLAB at all: not DREAMER
         return False
@@ -146,6 +184,18 @@ def _rating(value: Any, path: Path, where: str) -> int:
     return int(number)
 
 
+def _count(obj: Any, path: Path, where: str) -> int:
+    """A whole, positive count (``noOfSubjects``); ReadError naming ``where`` otherwise."""
+    value = _scalar(obj)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ReadError(path, f"{where} is not a number ({value!r})") from None
+    if not np.isfinite(number) or number < 1 or number != int(number):
+        raise ReadError(path, f"{where} is {number:g}, expected a whole number >= 1")
+    return int(number)
+
+
 def _age(obj: Any) -> int | None:
     value = _scalar(obj)
     try:
@@ -197,6 +247,7 @@ class DreamerData:
     info: dict[str, str]
     subjects: list[Any] = field(repr=False)
     ecg_scale: float = SHIMMER_ECG_MV_PER_COUNT
+    ecg_units: str = "auto"  # "auto", "counts" or "mV": what the file's ECG values are
 
     def __len__(self) -> int:
         return self.n_subjects * self.n_clips
@@ -261,11 +312,29 @@ class DreamerData:
         trial_meta = {**meta, "clip": c, **clip_scores}
         rid = f"dreamer/s{s:02d}/c{c:02d}"
         recs = {}
+        signals = {}
         for (m, part), cells in parts.items():
             n_ch = len(self.electrodes) if m == "eeg" else 2
-            sig = _signal(cells[c], n_ch, path, f"{where}.{m.upper()}.{part}{{{c + 1}}}")
-            if m == "ecg" and self.ecg_scale != 1.0:  # counts -> mV
-                sig *= self.ecg_scale
+            signals[(m, part)] = _signal(cells[c], n_ch, path,
+                                         f"{where}.{m.upper()}.{part}{{{c + 1}}}")
+        units = self.ecg_units
+        if units == "auto" and not np.isfinite(signals[("ecg", "stimuli")]).any():
+            raise ReadError(path, f"{where}.ECG.stimuli{{{c + 1}}} holds no finite value")
+        if units == "auto":  # judged on the clip's ECG, before any scaling
+            units = ecg_units_of(signals[("ecg", "stimuli")])
+            if units is None:
+                x = signals[("ecg", "stimuli")]
+                raise ReadError(path, f"{where}.ECG.stimuli{{{c + 1}}}: cannot tell whether the "
+                                      f"ECG is ADC counts or mV (values {np.nanmin(x):.4g} to "
+                                      f"{np.nanmax(x):.4g}); set dreamer.ecg_units to counts or "
+                                      "mV (dreamer.ecg_scale is the mV per count)")
+        scale = self.ecg_scale if units == "counts" else 1.0
+        trial_meta["ecg_units_in"] = units
+        trial_meta["ecg_scale"] = scale
+        for (m, part), sig in signals.items():
+            n_ch = len(self.electrodes) if m == "eeg" else 2
+            if m == "ecg" and scale != 1.0:  # counts -> mV
+                sig *= scale
             recs[(m, part)] = Recording(
                 record_id=f"{rid}/{m}" + ("/baseline" if part == "baseline" else ""),
                 source="dreamer", path=self.path, modality=m,
@@ -280,18 +349,31 @@ class DreamerData:
 
 
 def read_dreamer(path: str | os.PathLike, *,
-                 ecg_scale: float = SHIMMER_ECG_MV_PER_COUNT) -> DreamerData:
+                 ecg_scale: float = SHIMMER_ECG_MV_PER_COUNT,
+                 ecg_units: str = "auto") -> DreamerData:
     """Load ``DREAMER.mat`` once. Raises :class:`ReadError` naming the file on any problem.
 
-    ecg_scale : file ECG value -> mV (default: Shimmer2 counts, see the module docstring).
+    ecg_scale : mV per count of ECG read as counts (default: Shimmer2, see the module docstring).
+    ecg_units : ``"auto"`` (judged per trial), ``"counts"`` or ``"mV"`` (never scaled).
     """
+    if ecg_units not in ("auto", "counts", "mV"):
+        raise ValueError(f"ecg_units must be 'auto', 'counts' or 'mV', got {ecg_units!r}")
     from scipy.io import loadmat
 
     path = Path(path)
     if not path.is_file():
         raise ReadError(path, "file does not exist")
+    from biosig_prep.readers.matfile import check_v5_bounds, mat_version
+
+    with open(path, "rb") as fh:
+        version = mat_version(fh.read(128))
+    if version == "v5":  # compressed variables: sizes checked before loadmat allocates
+        check_v5_bounds(path)
     try:
         mat = loadmat(str(path), squeeze_me=True, struct_as_record=False)
+    except MemoryError:
+        raise ReadError(path, "out of memory while loading the .mat file (free memory or "
+                              "convert on a larger machine)") from None
     except NotImplementedError as exc:  # MATLAB v7.3 (HDF5)
         raise ReadError(path, f"MATLAB v7.3 files are not supported, save with -v7: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - truncated or not MATLAB
@@ -304,10 +386,24 @@ def read_dreamer(path: str | os.PathLike, *,
         root = root.item()
     subjects = _cells(_get(root, "Data", path, "DREAMER"))
     electrodes = [_text(e) for e in _cells(_get(root, "EEG_Electrodes", path, "DREAMER"))]
-    eeg_fs = float(_scalar(_get(root, "EEG_SamplingRate", path, "DREAMER")))
-    ecg_fs = float(_scalar(_get(root, "ECG_SamplingRate", path, "DREAMER")))
-    n_clips = int(_scalar(_get(root, "noOfVideoSequences", path, "DREAMER")))
-    n_subjects = int(_scalar(_get(root, "noOfSubjects", path, "DREAMER")))
+    rates = {}
+    for what in ("EEG_SamplingRate", "ECG_SamplingRate"):
+        value = _scalar(_get(root, what, path, "DREAMER"))
+        problem = rate_problem(value)
+        if problem:
+            raise ReadError(path, f"DREAMER.{what}: {problem}")
+        rates[what] = float(value)
+    eeg_fs, ecg_fs = rates["EEG_SamplingRate"], rates["ECG_SamplingRate"]
+    n_clips = _count(_get(root, "noOfVideoSequences", path, "DREAMER"), path,
+                     "DREAMER.noOfVideoSequences")
+    n_subjects = _count(_get(root, "noOfSubjects", path, "DREAMER"), path, "DREAMER.noOfSubjects")
+    # the counts are checked against what the file holds before anything is sized by them
+    held = max((len(_cells(_get(_get(subj, "EEG", path, "-"), "stimuli", path, "-")))
+                for subj in subjects if _has(subj, "EEG")
+                and _has(_get(subj, "EEG", path, "-"), "stimuli")), default=0)
+    if n_clips > max(held, 1):
+        raise ReadError(path, f"DREAMER.noOfVideoSequences is {n_clips} but no subject's "
+                              f"EEG.stimuli holds more than {held} clips")
     if n_subjects != len(subjects):
         raise ReadError(path, f"DREAMER.noOfSubjects is {n_subjects} but Data holds "
                               f"{len(subjects)} subjects")
@@ -319,4 +415,4 @@ def read_dreamer(path: str | os.PathLike, *,
             pass
     return DreamerData(path=str(path), eeg_fs=eeg_fs, ecg_fs=ecg_fs, electrodes=electrodes,
                        n_subjects=n_subjects, n_clips=n_clips, info=info, subjects=subjects,
-                       ecg_scale=ecg_scale)
+                       ecg_scale=ecg_scale, ecg_units=ecg_units)

@@ -3,6 +3,7 @@
 - :mod:`.qc`: non-finite values, flat and clipped leads, amplitude plausibility.
 - :mod:`.filters`: band-pass and notch design, zero-phase filtering with even edge padding.
 - :mod:`.leads`: lead names into the canonical 12-lead layout; a stream's channels.
+- :mod:`.montage`: the EEG stream's channel set by majority of files, each file placed by name.
 - :mod:`.resample`: polyphase resampling with a short anti-aliasing FIR per rate pair.
 - :mod:`.windows`: the (C, n_patches, patch_size) window grid and the tail policy.
 

@@ -119,15 +119,21 @@ def map_ecg_leads(channels: Sequence[str], order: Sequence[str] = CANONICAL_LEAD
 
 
 def stream_channels(modality: str, record_channels: Sequence[str],
-                    order: Sequence[str] = CANONICAL_LEADS, *, paired: bool = False
-                    ) -> tuple[str, ...]:
-    """The channels of a stream, fixed by its modality rather than by its first record.
+                    order: Sequence[str] = CANONICAL_LEADS, *, paired: bool = False,
+                    eeg_channels: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The channels of a stream, fixed before any record rather than by its first record.
 
     An ECG stream of unpaired records holds ``order`` (the canonical 12-lead layout;
-    processing places every record there or skips it). A paired stream (DREAMER: fixed
-    ``ECG1, ECG2`` and its 14 electrodes) and an EEG stream (no canonical layout in this
-    product) keep ``record_channels``, the layout of the dataset or file.
+    processing places every record there or skips it). An EEG stream of unpaired records
+    holds ``eeg_channels``, decided before the run from a declared montage or from all files'
+    headers (:mod:`biosig_prep.dsp.montage`; processing places every record there by name or
+    skips it). A paired stream (DREAMER: fixed ``ECG1, ECG2`` and its 14 electrodes) keeps
+    ``record_channels``, the layout of the dataset.
     """
-    if modality == "ecg" and not paired:
+    if paired:
+        return tuple(record_channels)
+    if modality == "ecg":
         return tuple(order)
+    if eeg_channels is not None:
+        return tuple(eeg_channels)
     return tuple(record_channels)

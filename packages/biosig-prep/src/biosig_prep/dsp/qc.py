@@ -35,7 +35,7 @@ import numpy as np
 
 from biosig_prep.config import QCConfig
 
-__all__ = ["OK", "check_finite", "flat_leads", "clipped_leads", "min_clip_run",
+__all__ = ["OK", "check_finite", "flat_leads", "flat_threshold", "clipped_leads", "min_clip_run",
            "check_saturation", "check_raw", "MIN_CLIP_RUN",
            "check_amplitude", "robust_amplitude", "amplitude_flag", "AMPLITUDE_KEY",
            "TYPICAL_P999", "source_amplitudes", "amplitude_lines"]
@@ -62,9 +62,20 @@ def check_finite(signals: np.ndarray, channels: Sequence[str]) -> str:
     return f"qc: non-finite values in lead {channels[bad]} ({n_bad} samples)"
 
 
-def flat_leads(signals: np.ndarray, cfg: QCConfig) -> np.ndarray:
-    """Bool (n_channels,): True where a lead's standard deviation is below ``cfg.flat_std``."""
-    return signals.std(axis=-1) < cfg.flat_std if signals.shape[-1] else \
+def flat_threshold(cfg: QCConfig, modality: str) -> float:
+    """The flat-lead threshold in the modality's own unit: ``cfg.flat_std_mv`` for ECG (mV),
+    ``cfg.flat_std_uv`` for EEG (µV)."""
+    if modality == "ecg":
+        return cfg.flat_std_mv
+    if modality == "eeg":
+        return cfg.flat_std_uv
+    raise ValueError(f"modality must be 'ecg' or 'eeg', got {modality!r}")
+
+
+def flat_leads(signals: np.ndarray, cfg: QCConfig, modality: str = "ecg") -> np.ndarray:
+    """Bool (n_channels,): True where a lead's standard deviation is below the flat threshold
+    of ``modality`` in its unit (:func:`flat_threshold`)."""
+    return signals.std(axis=-1) < flat_threshold(cfg, modality) if signals.shape[-1] else \
         np.ones(signals.shape[0], dtype=bool)
 
 
@@ -133,7 +144,8 @@ def check_saturation(signals: np.ndarray, channels: Sequence[str], cfg: QCConfig
 
 
 def check_raw(signals: np.ndarray, channels: Sequence[str], cfg: QCConfig,
-              fs: float | None = None, rails: np.ndarray | None = None) -> str:
+              fs: float | None = None, rails: np.ndarray | None = None,
+              modality: str = "ecg") -> str:
     """Non-finite values, flat leads and saturation, in that order, every lead counting.
 
     signals : ndarray, shape (n_channels, n_times), physical units, as read, sampled at ``fs``.
@@ -143,7 +155,7 @@ def check_raw(signals: np.ndarray, channels: Sequence[str], cfg: QCConfig,
     status = check_finite(signals, channels)
     if status != OK:
         return status
-    flat = np.flatnonzero(flat_leads(signals, cfg))
+    flat = np.flatnonzero(flat_leads(signals, cfg, modality))
     if flat.size:
         return f"qc: flat lead {channels[int(flat[0])]}"
     return check_saturation(signals, channels, cfg, fs, rails)

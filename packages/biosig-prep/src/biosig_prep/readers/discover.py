@@ -17,7 +17,8 @@ to that directory, without suffix (``georgia/g1/E00001``); a file given directly
 Symlinked sub-folders are followed, each real folder once (link loops end there). A header or
 EDF file, or a folder, whose name is not valid UTF-8 is listed with a ``problem`` (the
 conversion records it as skipped, naming it with ``\\xNN`` escapes) instead of stopping the
-run; a folder with such a name is not searched.
+run; a folder with such a name is not searched. An input folder given by such a path is
+refused with a ValueError naming it (with ``\\xNN`` escapes) and the fix.
 """
 
 from __future__ import annotations
@@ -154,6 +155,10 @@ def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[S
             bad = "file name is not valid UTF-8 (rename it)" if _undecodable(str(path)) else ""
             entries.append((path, kind, _shown(path.stem) if bad else path.stem, bad))
             continue
+        if _undecodable(str(root)):  # every record under it would carry the bad bytes
+            raise ValueError(f"{_shown(root)}: input folder path is not valid UTF-8 (the bytes "
+                             "shown as \\xNN); rename the folder, or give a symlink to it "
+                             "with a UTF-8 name")
         n_before = len(entries)
         visited = {os.path.realpath(root)}
         # symlinked sub-folders are followed, each real folder once (a link loop ends there)

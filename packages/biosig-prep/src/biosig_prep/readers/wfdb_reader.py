@@ -46,7 +46,7 @@ from biosig_prep.datasets.keys import PATIENT_ID, PTBXL_ECG_ID, ptbxl_ecg_id_of
 from biosig_prep.errors import ReadError
 from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.readers.rhythm import cpsc2021_patient, read_rhythms
-from biosig_prep.recording import Recording
+from biosig_prep.recording import Recording, rate_problem
 from biosig_prep.sources import challenge_source
 
 __all__ = ["SignalSpec", "WfdbHeader", "parse_header", "header_metadata", "read_wfdb",
@@ -154,9 +154,12 @@ def parse_header(text: str, path: str | os.PathLike = "<header>") -> WfdbHeader:
             fs = float(fs_token)
         except ValueError:
             raise ReadError(path, f"corrupt header: sampling frequency {tokens[2]!r}") from None
-        if not fs > 0:
-            raise ReadError(path, f"corrupt header: sampling frequency {fs} must be positive")
+        problem = rate_problem(fs)
+        if problem:
+            raise ReadError(path, f"corrupt header: {problem}")
     sig_len = _int(tokens[3], "signal length", path) if len(tokens) > 3 else None
+    if sig_len is not None and sig_len < 0:  # it would cut samples off the end, silently
+        raise ReadError(path, f"corrupt header: signal length {sig_len} is negative")
     record_line = " ".join([name_token + (f"/{n_seg}" if n_seg else "")] + tokens[1:])
     lines = [record_line]
 
@@ -302,7 +305,7 @@ def _read_fast(hea_path: Path, header: WfdbHeader) -> np.ndarray | None:
     sigs = header.signals
     if _single_mat(header):  # any MATLAB version and numeric type, never int16 by assumption
         data_path, buf = _read_signal_file(hea_path, header, sigs[0].file_name)
-        matrix = read_mat_matrix(data_path, buf, header.n_sig)
+        matrix = read_mat_matrix(data_path, buf, header.n_sig, header.sig_len)
         if header.sig_len is not None:
             if header.sig_len > matrix.shape[1]:
                 raise ReadError(data_path, f".mat holds {matrix.shape[1]} samples per signal "

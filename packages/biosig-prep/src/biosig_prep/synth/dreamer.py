@@ -86,6 +86,7 @@ __all__ = [
     "ALPHA_CHANNELS",
     "DreamerEffects",
     "mv_to_counts",
+    "ecg_as_written",
     "DreamerTruth",
     "write_dreamer_mat",
 ]
@@ -201,6 +202,12 @@ def mv_to_counts(ecg_mv: np.ndarray) -> np.ndarray:
     return np.clip(counts, 0.0, 4095.0)
 
 
+def ecg_as_written(ecg_mv: np.ndarray, units: str) -> np.ndarray:
+    """The ECG as the file holds it: Shimmer2 counts (:func:`mv_to_counts`) or, for a converted
+    copy, the mV themselves."""
+    return mv_to_counts(ecg_mv) if units == "counts" else np.asarray(ecg_mv, dtype=np.float64)
+
+
 def write_dreamer_mat(
     path: str | Path,
     n_subjects: int = 23,
@@ -212,6 +219,7 @@ def write_dreamer_mat(
     *,
     eeg_dc_offset_uv: float = 4100.0,
     compress: bool = False,
+    ecg_units: Literal["counts", "mV"] = "counts",
 ) -> DreamerTruth:
     """Write a DREAMER.mat-format file; return its :class:`DreamerTruth`.
 
@@ -228,7 +236,11 @@ def write_dreamer_mat(
         or "none"/None for ratings independent of the signals.
     eeg_dc_offset_uv : the Emotiv DC offset present in the real EEG (0 for zero-mean EEG).
     compress : zlib-compress the MATLAB variables (smaller, much slower to write).
+    ecg_units : ``"counts"`` (the distributed file: Shimmer2 ADC counts) or ``"mV"`` (the
+        converted copies some groups share: the same layout, ECG as float mV).
     """
+    if ecg_units not in ("counts", "mV"):
+        raise ValueError(f"ecg_units must be 'counts' or 'mV', got {ecg_units!r}")
     if n_subjects < 1 or n_clips < 1:
         raise ValueError(f"n_subjects and n_clips must be >= 1, got {n_subjects}, {n_clips}")
     if clip_seconds is None:
@@ -322,7 +334,7 @@ def write_dreamer_mat(
                 if eff is not None and eff.dominance_rule == "aligned" and eeg_out is eeg_s:
                     _plant_aligned_events(eeg, ecg, bool(dom_hi[s, k]), eff, event_rng)
                     eeg_out[-1] = np.ascontiguousarray(eeg.T)
-                ecg_out.append(np.ascontiguousarray(mv_to_counts(ecg).T))
+                ecg_out.append(np.ascontiguousarray(ecg_as_written(ecg, ecg_units).T))
         data[0, s] = {
             "Age": str(ages[s]),
             "Gender": genders[s],
