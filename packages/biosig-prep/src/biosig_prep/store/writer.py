@@ -160,7 +160,7 @@ class StoreWriter:
 
     def create_small(self, group: zarr.Group, name: str, shape: tuple[int, ...], dtype: str,
                      chunks: tuple[int, ...], dims: tuple[str, ...], long_name: str,
-                     units: str | None = None) -> zarr.Array:
+                     units: str | None = None, fill_value: Any = None) -> zarr.Array:
         """An uncompressed array whose chunks workers write whole with
         :func:`~biosig_prep.store.layout.small_chunk_bytes` (codecs ``bytes`` -> ``crc32c``, so
         every reader checks every chunk), with the dimension names and attributes xarray
@@ -169,7 +169,8 @@ class StoreWriter:
         if units is not None:
             attrs["units"] = units
         return self._create(group, name, shape=shape, dtype=dtype, chunks=chunks,
-                            compressors=small_codecs(), fill_value=np.zeros((), dtype)[()],
+                            compressors=small_codecs(),
+                            fill_value=np.zeros((), dtype)[()] if fill_value is None else fill_value,
                             dimension_names=dims, attributes=attrs)
 
     def ensure_stream_labels(self, name: str, classes: dict[str, list[str]]) -> None:
@@ -178,8 +179,10 @@ class StoreWriter:
         block = int(self._array(f"{name}/record").chunks[0])
         group = self.ensure_group(f"{name}/{LABELS}")
         for key, names in classes.items():
-            arr = self._create(group, key, shape=(self._array(f"{name}/record").shape[0],),
-                               dtype="int64", chunks=(block,), compressors=None, fill_value=-1)
+            arr = self.create_small(group, key, (self._array(f"{name}/record").shape[0],),
+                                    "int64", (block,), ("window",),
+                                    f"label {key} of each window (index into classes, -1 none)",
+                                    fill_value=-1)
             if cast(list, arr.attrs.get("classes", [])) != list(names):
                 arr.attrs["classes"] = list(names)
 
