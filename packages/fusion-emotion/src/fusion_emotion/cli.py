@@ -77,6 +77,9 @@ def train(
         str | None, typer.Option(help="Encoders: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16.")
     ] = None,
     jobs: Annotated[int | None, typer.Option(help="Frozen mode: heads trained side by side (default: CPU count).")] = None,
+    max_params: Annotated[
+        int | None, typer.Option(help="Ceiling on the parameters of each encoder and of the heads (default 1e9).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished folds in OUT.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
@@ -106,6 +109,7 @@ def train(
         "device": device,
         "precision": precision,
         "jobs": jobs,
+        "max_params": max_params,
     }
     values.update({k: v for k, v in given.items() if v is not None})
     try:
