@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder
 
 __all__ = [

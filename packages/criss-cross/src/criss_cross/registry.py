@@ -228,7 +228,11 @@ def create_model(
     CrissCrossEncoder
         With weights: in eval mode, on CPU.
     """
-    from criss_cross.checkpoint.guard import build_encoder, check_model_size, validate_encoder_config
+    from criss_cross.checkpoint.guard import (
+        build_encoder,
+        check_model_size,
+        validate_encoder_config,
+    )
 
     spec = get_model_spec(name)
     config = validate_encoder_config({**spec.config, **overrides}, f"model {name!r}")

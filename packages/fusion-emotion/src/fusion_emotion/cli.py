@@ -123,14 +123,25 @@ def train(
         _fail(f"--device: {exc}")
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} is a file, not a folder: give a folder for the run")
+    from biosig_prep.store.lock import FolderLock, LockedError
+
+    lock = FolderLock(out, what="fusion-emotion train")  # one writer of the run folder
+    try:
+        lock.acquire()
+    except (LockedError, OSError) as exc:
+        _fail(str(exc))
+    if lock.note:
+        typer.echo(f"note: {lock.note}", err=True)
     try:
         result = run_train(
             cfg, store, out, eeg_weights=eeg_weights, ecg_weights=ecg_weights, resume=resume, progress=progress
         )
     except (FileNotFoundError, ValueError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
-    except OSError as exc:
-        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+    except OSError as exc:  # a full disk names the file; a damaged shard names stream and shard
+        _fail(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc) or f"{out}: {exc!r}")
+    finally:
+        lock.release()
     typer.echo(f"report: {result.report_path.resolve()}")
 
 

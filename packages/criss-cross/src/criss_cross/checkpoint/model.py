@@ -177,7 +177,11 @@ def load_cbramod_checkpoint(
     CheckpointError
         Missing / unexpected keys or shape mismatches, by name.
     """
-    from criss_cross.checkpoint.guard import build_encoder, check_model_size, validate_encoder_config
+    from criss_cross.checkpoint.guard import (
+        build_encoder,
+        check_model_size,
+        validate_encoder_config,
+    )
 
     if not isinstance(path_or_state_dict, (str, Path, Mapping)):
         raise TypeError(
