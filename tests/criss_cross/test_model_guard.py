@@ -86,7 +86,9 @@ def test_training_memory_by_hand():
 
 def test_an_oversize_hub_config_is_refused_by_every_route_in_milliseconds(hub):
     _edit_config(hub, n_layers=100000)
-    for name, route in _routes(hub).items():
+    routes = _routes(hub)
+    routes.pop("create_model")  # takes its config from the registry, not from the folder
+    for name, route in routes.items():
         t0 = time.perf_counter()
         with pytest.raises(CheckpointError, match="above the ceiling|does not match") as info:
             route()
@@ -94,6 +96,7 @@ def test_an_oversize_hub_config_is_refused_by_every_route_in_milliseconds(hub):
         assert "\n" not in str(info.value), name
 
 
+@pytest.mark.slow
 def test_an_oversize_hub_folder_costs_the_memory_of_a_normal_load(hub, tmp_path):
     """Peak RSS of a refused 100000-layer folder, in a fresh interpreter: under 1 GB (it was
     22.7 GB before)."""
@@ -114,7 +117,8 @@ def _lie_about_shapes(path: Path) -> None:
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
     header["encoder.layers.0.linear1.weight"]["shape"] = [50, 100]  # was (100, 50)
-    text = json.dumps(header).encode()
+    text = json.dumps(header, separators=(",", ":")).encode()
+    assert len(text) <= n
     text += b" " * (n - len(text))
     path.write_bytes(raw[:8] + text + raw[8 + n:])
 
@@ -194,8 +198,8 @@ def test_model_size_options_are_refused_with_one_line_and_the_flag_raises_the_ce
     with pytest.raises(ModelSizeError, match="dim_feedforward 100000000"):
         criss_cross.create_model("ecg-base", dim_feedforward=10**8)
     assert time.perf_counter() - t0 < 1.0
-    with pytest.raises(ModelSizeError, match="above the ceiling of 1 M"):
-        criss_cross.create_model("ecg-small", max_params=1_000_000)
+    with pytest.raises(ModelSizeError, match="above the ceiling of 500 k"):
+        criss_cross.create_model("ecg-small", max_params=500_000)
     assert count_parameters(criss_cross.create_model("ecg-small", max_params=2_000_000).config)
     with pytest.raises(ValueError, match="encoder: the encoder would have"):
         PretrainConfig.model_validate({"encoder": {"n_layers": 100000}})

@@ -62,7 +62,7 @@ def main() -> None:
             if out.returncode:
                 raise SystemExit(f"{name}: {out.stderr[-2000:]}")
             runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"| case | peak RSS (MB) | wall (s) | result |\n|---|---:|---:|---|")
+    print("| case | peak RSS (MB) | wall (s) | result |\n|---|---:|---:|---|")
     for name, rs in runs.items():
         rss = statistics.median(r["rss_mb"] for r in rs)
         sec = statistics.median(r["s"] for r in rs)

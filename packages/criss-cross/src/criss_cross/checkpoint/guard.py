@@ -27,12 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from criss_cross.checkpoint.safetensors_file import CheckpointError, SafetensorsHeader, read_header
 from criss_cross.config import EncoderConfig
+
+if TYPE_CHECKING:
+    from criss_cross.encoder import CrissCrossEncoder
 
 __all__ = [
     "DEFAULT_MAX_MEMORY_GB",
@@ -239,7 +242,8 @@ def check_finite(model: torch.nn.Module, source: str) -> None:
 
 def build_encoder(config: EncoderConfig | Mapping[str, Any] | None,
                   weights: str | Path | Mapping[str, torch.Tensor] | None = None, *,
-                  source: str | None = None, max_params: int | None = None):
+                  source: str | None = None, max_params: int | None = None
+                  ) -> CrissCrossEncoder:
     """The checked way to an encoder; see the module docstring for the order of the checks.
 
     config : an EncoderConfig, a mapping of its fields (a ``config.json``'s ``encoder``), or
