@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 CAP = 6 << 30
-TINY_PREP = {"rates": [100, 200], "n_patches": 4, "patch_size": 50}
+TINY_PREP = {"rates": [100, 200], "n_patches": 4, "patch_size": 50,
+             "dreamer": {"window_seconds": 1.0}}
 TINY = {"d_model": 50, "patch_size": 50, "n_heads": 2, "n_layers": 2, "dim_feedforward": 100}
 ONE = {"n_layers": 1, "dim_feedforward": 200}
 
@@ -348,8 +349,14 @@ def cases(f: dict[str, Path], work: Path) -> list[tuple[str, str, list[str], str
     other = json.dumps({"pid": 1, "host": "elsewhere", "started": "x"}).encode()
     out.append((K, "pretrain: stale lock (dead pid, this host) taken over",
                 pre(with_lock("stale", dead)), "accept"))
-    out.append((K, "pretrain: empty lock, fresh -> refused (not pid None)",
-                pre(with_lock("empty", b"")), "refuse"))
+    fresh = with_lock("empty", None)
+    argv = pre(fresh)
+    out.append((K, "pretrain: empty lock, fresh -> refused (not pid None)", [sys.executable, "-c", (
+        "import sys\n"
+        f"open({str(fresh / 'writer.lock')!r}, 'wb').close()  # just now: a writer taking it\n"
+        "from typer.testing import CliRunner\nfrom criss_cross.cli import app\n"
+        f"r = CliRunner().invoke(app, {argv[1:]!r})\n"
+        "sys.stderr.write(r.output)\nsys.exit(r.exit_code)\n")], "refuse"))
     out.append((K, "pretrain: empty lock, 1 h old -> taken over",
                 pre(with_lock("empty-old", b"", 3600)), "accept"))
     out.append((K, "pretrain: garbage lock, 1 h old -> taken over",

@@ -111,12 +111,17 @@ def test_an_oversize_hub_folder_costs_the_memory_of_a_normal_load(hub, tmp_path)
     assert int(out.stdout.split()[-1]) < 1_000_000  # kB
 
 
-def _lie_about_shapes(path: Path) -> None:
-    """Rewrite the header so one tensor claims another shape over the same bytes."""
+def _lie_about_shapes(path: Path, shift: int = 0) -> None:
+    """Rewrite the header so one tensor claims another shape over the same bytes (or, with
+    ``shift``, other bytes of the right length)."""
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
-    header["encoder.layers.0.linear1.weight"]["shape"] = [50, 100]  # was (100, 50)
+    if shift:
+        entry = header["encoder.layers.0.linear1.bias"]
+        entry["data_offsets"] = [o + shift for o in entry["data_offsets"]]
+    else:
+        header["encoder.layers.0.linear1.weight"]["shape"] = [50, 100]  # was (100, 50)
     text = json.dumps(header, separators=(",", ":")).encode()
     assert len(text) <= n
     text += b" " * (n - len(text))
@@ -127,6 +132,7 @@ def _lie_about_shapes(path: Path) -> None:
     ("garbage", "is not a valid safetensors file"),
     ("truncated", "is not a valid safetensors file"),
     ("lying shapes", r"shape mismatches \(1\): encoder.layers.0.linear1.weight"),
+    ("shifted offsets", "overlapping or gapped offsets"),
     ("int weights", r"not floating point \(1\): encoder.layers.1.norm2.bias"),
     ("nan weights", "encoder.layers.0.linear2.weight holds 1 NaN/inf"),
     ("missing tensor", r"missing keys \(1\): proj_out.0.bias"),
@@ -139,6 +145,8 @@ def test_a_damaged_hub_safetensors_is_one_line_on_every_route(hub, damage, messa
         weights.write_bytes(weights.read_bytes()[:-1000])
     elif damage == "lying shapes":
         _lie_about_shapes(weights)
+    elif damage == "shifted offsets":
+        _lie_about_shapes(weights, shift=4)
     else:
         tensors = load_file(str(weights))
         if damage == "int weights":
@@ -180,6 +188,21 @@ def test_a_pth_is_checked_against_the_config_before_the_model_is_built(tmp_path)
         load_cbramod_checkpoint(tmp_path / "w.pth", TINY)
     with pytest.raises(ModelSizeError, match="above the ceiling"):
         load_cbramod_checkpoint(tmp_path / "w.pth", EncoderConfig(n_layers=100000))
+
+
+def test_a_pickle_payload_is_one_line_without_torchs_advice(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path}/ran",))
+
+    with open(tmp_path / "evil.pth", "wb") as f:
+        pickle.dump({"patch_embedding.spectral_proj.0.weight": Evil()}, f, protocol=4)
+    with pytest.raises(CheckpointError, match="nothing in it was run") as info:
+        load_cbramod_checkpoint(tmp_path / "evil.pth")
+    assert "weights_only=False" not in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "ran").exists()
 
 
 def test_exported_weights_have_the_mode_of_any_user_file(hub):

@@ -111,16 +111,32 @@ def _read_foreign(path: Path, config: EncoderConfig, source: str) -> dict[str, A
         return dict(load_file(str(path)))
     import zipfile
 
+    import warnings
+
     try:  # the zip format is memory-mapped: a big file is not read whole before it is checked
-        obj = torch.load(path, map_location="cpu", weights_only=True,
-                         mmap=zipfile.is_zipfile(path))
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True,
+                             mmap=zipfile.is_zipfile(path))
     except Exception as err:  # pickle with code in it, or not a torch file at all
         raise CheckpointError(
-            f"cannot read {path} with torch.load(weights_only=True): {_one_line(err)}"
+            f"cannot read {path} with torch.load(weights_only=True): {_torch_load_reason(err)}"
         ) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     return dict(obj)
+
+
+def _torch_load_reason(err: BaseException) -> str:
+    """torch's refusal in one line: the unpickler's reason, not its advice to disable the check."""
+    text = str(err)
+    if "Weights only load failed" not in text:
+        return _one_line(err)
+    reason = next((ln.strip() for ln in text.splitlines()
+                   if ln.strip().startswith(("Unsupported", "Trying to", "Unsupported global"))),
+                  None)
+    return ("it is not a plain state dict of tensors" + (f" ({reason})" if reason else "")
+            + "; nothing in it was run. Save the weights as a state dict or safetensors")
 
 
 def _filtered(state_dict: Mapping[str, Any], config: EncoderConfig, source: str) -> dict[str, Any]:
