@@ -109,9 +109,8 @@ def _read_foreign(path: Path, config: EncoderConfig, source: str) -> dict[str, A
         header = read_header(path)
         check_weights_fit(config, _filtered(header, config, source), source)
         return dict(load_file(str(path)))
-    import zipfile
-
     import warnings
+    import zipfile
 
     try:  # the zip format is memory-mapped: a big file is not read whole before it is checked
         with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
