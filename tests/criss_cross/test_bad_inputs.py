@@ -48,17 +48,22 @@ def saved(tmp_path):
 # --- checkpoint files ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("n_layers", 100000, "n_layers is 100000, the weights hold 2 layers"),
-    ("dim_feedforward", 10**9, "encoder.layers.0.linear1.weight should be (1000000000, 50)"),
+@pytest.mark.parametrize(("field", "value", "error", "message"), [
+    ("n_layers", 100000, "above the ceiling", "1.19 G parameters"),
+    ("dim_feedforward", 10**9, "above the ceiling", "dim_feedforward 1000000000"),
+    ("n_layers", 3, "the config does not match the weights",
+     "the checkpoint has 2 layers, the model 3"),
+    ("dim_feedforward", 65, "the config does not match the weights",
+     "encoder.layers.0.linear1.weight (checkpoint (64, 50), model (65, 50))"),
 ])
-def test_an_edited_config_is_refused_before_the_model_is_built(saved, field, value, message):
+def test_an_edited_config_is_refused_before_the_model_is_built(saved, field, value, error,
+                                                               message):
     weights, meta = saved
     doc = json.loads(meta.read_text())
     doc["config"][field] = value
     meta.write_text(json.dumps(doc))
     t0 = time.perf_counter()
-    with pytest.raises(CheckpointError, match="the config does not match the weights") as info:
+    with pytest.raises(CheckpointError, match=error) as info:
         load_checkpoint(weights)
     assert time.perf_counter() - t0 < 1.0  # nothing of that size was allocated
     assert message in str(info.value) and str(meta) in str(info.value)

@@ -116,7 +116,7 @@ class EncoderConfig(BaseModel):
 # Fields that may change when a run is resumed; the others fix the data order and the model.
 RESUMABLE_CHANGES = frozenset(
     {"steps", "epochs", "checkpoint_every", "keep_checkpoints", "log_every", "prefetch_factor",
-     "device", "threads", "loader_workers"}
+     "device", "threads", "loader_workers", "max_params", "max_memory_gb"}
 )
 
 # ``--small``: what changes for a CPU demo. d_model/heads/patch stay CBraMod's, so the layer
@@ -145,6 +145,9 @@ class PretrainConfig(BaseModel):
     ``head_init`` is the initialisation of the reconstruction head ``proj_out`` of a fresh run:
     "zero" (default; the run starts at the zero predictor's loss, see
     :mod:`criss_cross.pretrain`) or "cbramod" (kaiming-normal fan_out, as every other Linear).
+    ``max_params`` / ``max_memory_gb`` raise the ceilings on the encoder's parameter count and
+    on the estimated memory of a training step (:mod:`criss_cross.checkpoint.guard`; defaults
+    1e9 parameters and 64 GiB); a config above them is refused before anything is built.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -176,9 +179,14 @@ class PretrainConfig(BaseModel):
     bf16: bool = True
     threads: int | None = Field(None, ge=1)
     head_init: Literal["zero", "cbramod"] = "zero"
+    max_params: int | None = Field(None, ge=1)
+    max_memory_gb: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> PretrainConfig:
+        from criss_cross.checkpoint.guard import check_model_size
+
+        check_model_size(self.encoder, self.max_params, "encoder")
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
         if not self.streams:

@@ -53,11 +53,14 @@ def embed_store(
     overwrite: bool = False,
     progress: bool = False,
     report: Callable[[str], None] | None = None,
+    max_params: int | None = None,
 ) -> Path:
     """Write the embeddings of every window of ``stream`` in ``store`` to ``out``; see module doc.
 
-    checkpoint : a run directory, checkpoint directory or file (:func:`resolve_checkpoint`), or
-        an already loaded :class:`criss_cross.CrissCrossEncoder`.
+    checkpoint : a Hub-format folder (``config.json`` + ``model.safetensors``, read by
+        :func:`criss_cross.from_pretrained`), a run directory, checkpoint directory or file
+        (:func:`resolve_checkpoint`), or an already loaded :class:`criss_cross.CrissCrossEncoder`.
+    max_params : ceiling on the encoder's parameter count (checked before it is built).
     report : where a note goes when a damaged checkpoint of a run is passed over.
     """
     import zarr
@@ -74,13 +77,19 @@ def embed_store(
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     dev = resolve_device(device)
+    from criss_cross.hub import is_hub_folder
+
     if isinstance(checkpoint, torch.nn.Module):
         model, ck_name = checkpoint, type(checkpoint).__name__
+    elif is_hub_folder(checkpoint) and not Path(checkpoint, "model.json").is_file():
+        from criss_cross.hub import from_pretrained
+
+        model, ck_name = from_pretrained(checkpoint, max_params=max_params), str(checkpoint)
     else:
         from criss_cross.checkpoint import load_checkpoint
 
         stem = resolve_checkpoint(checkpoint, report)
-        model, ck_name = load_checkpoint(stem), str(stem)
+        model, ck_name = load_checkpoint(stem, max_params=max_params), str(stem)
     model = model.to(dev).eval()
     scale = float(model.config.input_scale)
 

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder
 
 __all__ = [
@@ -106,34 +105,49 @@ def resolve_hub_files(
 
 
 def read_hub_config(path: str | Path) -> dict[str, Any]:
-    """The ``config.json`` document of a Hub-format folder (checked)."""
-    doc = json.loads(Path(path).read_text())
+    """The ``config.json`` document of a Hub-format folder, checked: JSON, an object, our
+    ``model_type``, an ``encoder`` block that is a mapping. One-line
+    :class:`~criss_cross.checkpoint.CheckpointError` naming the file otherwise."""
+    from criss_cross.checkpoint import CheckpointError
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CheckpointError(f"{path} cannot be read as JSON: "
+                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                              ) from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: a JSON {type(doc).__name__}, not a model config object")
     if doc.get("model_type") != MODEL_TYPE:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: model_type is {doc.get('model_type')!r}, expected {MODEL_TYPE!r}"
         )
+    if not isinstance(doc.get("encoder"), dict):
+        raise CheckpointError(f"{path}: no 'encoder' object (the EncoderConfig fields); "
+                              "re-export the model with `criss-cross export`")
     return doc
 
 
 def from_pretrained(
     model_id: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
     local_files_only: bool = False, token: str | bool | None = None,
+    max_params: int | None = None,
 ) -> CrissCrossEncoder:
     """Load an encoder from a Hub-format folder or a Hub repo id (strict; eval mode, CPU).
 
     The config's ``input`` block (channels, rates, units...) and ``name`` are kept on the
-    model as ``model.hub_config``.
+    model as ``model.hub_config``. The config is validated, the model's size checked against
+    ``max_params`` and the weights' header compared with the config before anything is built
+    (:func:`criss_cross.checkpoint.guard.build_encoder`, the door every route goes through).
     """
-    from safetensors.torch import load_file
-
-    from criss_cross.checkpoint import load_state_dict_strict
+    from criss_cross.checkpoint.guard import build_encoder
 
     config_path, weights_path = resolve_hub_files(
         model_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
         token=token)
     doc = read_hub_config(config_path)
-    model = CrissCrossEncoder(EncoderConfig.model_validate(doc["encoder"]))
-    load_state_dict_strict(model, load_file(str(weights_path)))
+    model = build_encoder(doc["encoder"], weights_path, source=str(config_path),
+                          max_params=max_params)
     # nn.Module's stubs type every undeclared attribute as Tensor | Module
     model.hub_config = doc  # type: ignore[assignment]
     return model.eval()
@@ -206,6 +220,13 @@ def render_model_card(config_doc: dict[str, Any], card: dict[str, Any] | None = 
     return str(ModelCard(content))
 
 
+def _file_mode() -> int:
+    """0o666 minus the process umask: the mode ``open()`` gives any file the user writes."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def save_pretrained(
     model: CrissCrossEncoder, save_directory: str | Path, *, name: str | None = None,
     input_spec: dict[str, Any] | None = None, card: dict[str, Any] | None = None,
@@ -239,6 +260,7 @@ def save_pretrained(
     }
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-weights-") as tmp:
         save_torch_model(model, tmp, metadata={"format": "pt", "model_type": MODEL_TYPE})
+        os.chmod(Path(tmp) / WEIGHTS_NAME, _file_mode())  # a user's file, not a private temp
         os.replace(Path(tmp) / WEIGHTS_NAME, out / WEIGHTS_NAME)
     atomic_write_json(out / CONFIG_NAME, doc, sort_keys=True)
     atomic_write_text(out / CARD_NAME, render_model_card(doc, card))

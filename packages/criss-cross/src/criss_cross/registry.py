@@ -177,11 +177,10 @@ def get_model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def _load_state_dict(source: str | Path) -> Path | dict[str, Any]:
-    """The tensors at ``source``: a file (returned as its path, read by
-    ``load_cbramod_checkpoint``), a run/checkpoint directory, a Hub folder or repo id."""
-    from safetensors.torch import load_file
-
+def _weights_file(source: str | Path) -> Path:
+    """The weights file at ``source`` (read by ``load_cbramod_checkpoint``, header first): a
+    file, a run/checkpoint directory's newest model, a Hub folder's or repo id's
+    ``model.safetensors``."""
     from criss_cross.hub import WEIGHTS_NAME, is_hub_folder, resolve_hub_files
 
     path = Path(source)
@@ -189,19 +188,19 @@ def _load_state_dict(source: str | Path) -> Path | dict[str, Any]:
         return path
     if path.is_dir():
         if is_hub_folder(path):
-            return dict(load_file(str(path / WEIGHTS_NAME)))
+            return path / WEIGHTS_NAME
         from criss_cross.embed import resolve_checkpoint
 
-        stem = resolve_checkpoint(path)
-        return dict(load_file(str(stem.with_suffix(".safetensors"))))
+        return resolve_checkpoint(path).with_suffix(".safetensors")
     if path.suffix in (".pth", ".pt", ".safetensors", ".bin") or path.is_absolute():
         raise FileNotFoundError(f"pretrained weights {source} do not exist")
     _, weights = resolve_hub_files(str(source))  # a repo id: the Hub's download (or cache)
-    return dict(load_file(str(weights)))
+    return weights
 
 
 def create_model(
-    name: str, pretrained: bool | str | Path | None = None, **overrides: Any
+    name: str, pretrained: bool | str | Path | None = None, *, max_params: int | None = None,
+    **overrides: Any
 ) -> CrissCrossEncoder:
     """Build the registry's encoder ``name``, optionally with weights, strictly loaded.
 
@@ -219,16 +218,27 @@ def create_model(
         :class:`EncoderConfig` fields replacing the spec's (``proj_out=False`` drops the
         reconstruction head, also from loaded weights; ``dropout=0.0``...). Architecture
         fields must match the weights, or the strict load names the mismatch.
+    max_params : int, optional
+        Ceiling on the parameter count (default
+        :data:`criss_cross.checkpoint.guard.DEFAULT_MAX_PARAMS`); a larger config is refused
+        before anything is allocated.
 
     Returns
     -------
     CrissCrossEncoder
         With weights: in eval mode, on CPU.
     """
+    from criss_cross.checkpoint.guard import (
+        build_encoder,
+        check_model_size,
+        validate_encoder_config,
+    )
+
     spec = get_model_spec(name)
-    config = EncoderConfig.model_validate({**spec.config, **overrides})
+    config = validate_encoder_config({**spec.config, **overrides}, f"model {name!r}")
+    check_model_size(config, max_params, f"model {name!r}")
     if pretrained is None or pretrained is False:
-        return CrissCrossEncoder(config)
+        return build_encoder(config, max_params=max_params)
     if pretrained is True:
         if spec.weights_source is None:
             raise ValueError(
@@ -238,4 +248,4 @@ def create_model(
         pretrained = spec.weights_source
     from criss_cross.checkpoint import load_cbramod_checkpoint
 
-    return load_cbramod_checkpoint(_load_state_dict(pretrained), config)
+    return load_cbramod_checkpoint(_weights_file(pretrained), config, max_params=max_params)

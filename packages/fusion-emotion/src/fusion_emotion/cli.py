@@ -77,6 +77,9 @@ def train(
         str | None, typer.Option(help="Encoders: auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16.")
     ] = None,
     jobs: Annotated[int | None, typer.Option(help="Frozen mode: heads trained side by side (default: CPU count).")] = None,
+    max_params: Annotated[
+        int | None, typer.Option(help="Ceiling on the parameters of each encoder and of the heads (default 1e9).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip finished folds in OUT.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
@@ -106,6 +109,7 @@ def train(
         "device": device,
         "precision": precision,
         "jobs": jobs,
+        "max_params": max_params,
     }
     values.update({k: v for k, v in given.items() if v is not None})
     try:
@@ -119,14 +123,25 @@ def train(
         _fail(f"--device: {exc}")
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} is a file, not a folder: give a folder for the run")
+    from biosig_prep.store.lock import FolderLock, LockedError
+
+    lock = FolderLock(out, what="fusion-emotion train")  # one writer of the run folder
+    try:
+        lock.acquire()
+    except (LockedError, OSError) as exc:
+        _fail(str(exc))
+    if lock.note:
+        typer.echo(f"note: {lock.note}", err=True)
     try:
         result = run_train(
             cfg, store, out, eeg_weights=eeg_weights, ecg_weights=ecg_weights, resume=resume, progress=progress
         )
     except (FileNotFoundError, ValueError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
-    except OSError as exc:
-        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+    except OSError as exc:  # a full disk names the file; a damaged shard names stream and shard
+        _fail(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc) or f"{out}: {exc!r}")
+    finally:
+        lock.release()
     typer.echo(f"report: {result.report_path.resolve()}")
 
 

@@ -106,6 +106,9 @@ class FusionConfig(BaseModel):
     )
     head_hidden: int = Field(200, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    max_params: int | None = Field(
+        None, ge=1, description="ceiling on the parameters of each encoder and of the heads "
+        "(default criss_cross.checkpoint.DEFAULT_MAX_PARAMS, 1e9)")
     eeg_encoder: dict[str, Any] = Field(default_factory=dict)
     ecg_encoder: dict[str, Any] = Field(default_factory=dict)
     init_seed: int = 0
@@ -136,6 +139,40 @@ class FusionConfig(BaseModel):
     embed_batch_size: int = Field(32, ge=1)
     save_encoders: bool = False
     jobs: int | None = Field(None, ge=1, description="frozen mode: heads trained side by side")
+
+    @field_validator("eeg_encoder", "ecg_encoder")
+    @classmethod
+    def _encoder_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from criss_cross.checkpoint import CheckpointError
+        from criss_cross.checkpoint.guard import validate_encoder_config
+
+        try:
+            validate_encoder_config({**value, "proj_out": False}, "encoder")
+        except CheckpointError as err:
+            raise ValueError(str(err).removeprefix("encoder: ")) from None
+        return value
+
+    @model_validator(mode="after")
+    def _model_size(self) -> FusionConfig:
+        """Refuse encoders or heads above ``max_params`` before anything is built."""
+        from criss_cross.checkpoint import DEFAULT_MAX_PARAMS, check_model_size
+        from criss_cross.config import EncoderConfig
+
+        dims = 0
+        for modality in self.modalities:
+            cfg = EncoderConfig(**{**self.encoder_overrides(modality), "proj_out": False})
+            check_model_size(cfg, self.max_params, f"{modality}_encoder")
+            dims += cfg.d_model
+        # each of the three heads: Linear(in, hidden) -> Linear(hidden, 1) at least, with
+        # ``in`` at least the pooled width of one patch of every modality
+        heads = 3 * (dims * self.head_hidden + 2 * self.head_hidden + 1)
+        limit = DEFAULT_MAX_PARAMS if self.max_params is None else self.max_params
+        if heads > limit:
+            raise ValueError(
+                f"head_hidden {self.head_hidden} gives heads of at least {heads:.3g} parameters, "
+                f"above the ceiling of {limit:.3g}; lower head_hidden or raise max_params "
+                "(--max-params)")
+        return self
 
     @field_validator("modalities")
     @classmethod

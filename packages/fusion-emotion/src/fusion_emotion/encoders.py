@@ -160,15 +160,18 @@ def random_init_warning(modality: str) -> str:
 def load_encoder(modality: str, weights: str | Path | None, config: FusionConfig) -> LoadedEncoder:
     """The encoder of ``modality`` ("eeg" or "ecg") from ``weights`` (or random init)."""
     import criss_cross
+    from criss_cross.checkpoint.guard import build_encoder, validate_encoder_config
 
     explicit = config.scale(modality)
     if weights is None:
         overrides = dict(config.encoder_overrides(modality))
         scale = explicit or overrides.pop("input_scale", None) or DEFAULT_SCALE[modality]
-        enc_cfg = criss_cross.EncoderConfig(**{**overrides, "proj_out": False, "input_scale": scale})
+        enc_cfg = validate_encoder_config({**overrides, "proj_out": False, "input_scale": scale},
+                                          f"{modality}_encoder")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed + (0 if modality == "eeg" else 1))
-            model = criss_cross.CrissCrossEncoder(enc_cfg)
+            model = build_encoder(enc_cfg, source=f"{modality}_encoder",
+                                  max_params=config.max_params)
         cfg = enc_cfg.model_dump(mode="json")
         fingerprint = "random-init:" + sha256_json({"config": cfg, "seed": config.init_seed, "modality": modality})
         return LoadedEncoder(
@@ -180,10 +183,11 @@ def load_encoder(modality: str, weights: str | Path | None, config: FusionConfig
         # the official state dict carries no config: CBraMod's size, the modality's scale
         scale = explicit or DEFAULT_SCALE[modality]
         enc_cfg = criss_cross.EncoderConfig(proj_out=False, input_scale=scale)
-        model = criss_cross.load_cbramod_checkpoint(str(file), enc_cfg)
+        model = criss_cross.load_cbramod_checkpoint(str(file), enc_cfg,
+                                                    max_params=config.max_params)
     else:
-        model = (criss_cross.from_pretrained(file.parent) if kind == "hub"
-                 else criss_cross.load_checkpoint(file))
+        model = (criss_cross.from_pretrained(file.parent, max_params=config.max_params)
+                 if kind == "hub" else criss_cross.load_checkpoint(file, max_params=config.max_params))
         scale = explicit or model.config.input_scale
         # the reconstruction head is not used here; keep the config truthful about the scale
         model.reset_head(None)

@@ -8,9 +8,19 @@
 - :mod:`.find`: :func:`find_checkpoint` (run folder, checkpoint folder or file -> weights
   file) and :func:`latest_checkpoint` (newest intact checkpoint of a run).
 - :mod:`.safetensors_file`: the header check every read goes through first.
+- :mod:`.guard`: :func:`build_encoder`, the one door into an encoder (config -> size ceiling
+  -> weights' header against the config -> build and strict load), which every route uses.
 """
 
 from criss_cross.checkpoint.find import checkpoint_problem, find_checkpoint, latest_checkpoint
+from criss_cross.checkpoint.guard import (
+    DEFAULT_MAX_MEMORY_GB,
+    DEFAULT_MAX_PARAMS,
+    ModelSizeError,
+    build_encoder,
+    check_model_size,
+    count_parameters,
+)
 from criss_cross.checkpoint.model import (
     FORMAT,
     check_config_fits,
@@ -25,8 +35,14 @@ from criss_cross.checkpoint.training import load_training_checkpoint, save_train
 from criss_cross.encoder import checkpoint_filter_fn
 
 __all__ = [
+    "DEFAULT_MAX_MEMORY_GB",
+    "DEFAULT_MAX_PARAMS",
     "FORMAT",
     "CheckpointError",
+    "ModelSizeError",
+    "build_encoder",
+    "check_model_size",
+    "count_parameters",
     "check_config_fits",
     "checkpoint_filter_fn",
     "checkpoint_problem",

@@ -98,21 +98,55 @@ def _one_line(err: BaseException) -> str:
     return text[0].strip() if text else type(err).__name__
 
 
-def _read_foreign(path: Path) -> dict[str, Any]:
+def _read_foreign(path: Path, config: EncoderConfig, source: str) -> dict[str, Any]:
+    """The tensors of a foreign file; a ``.safetensors`` is checked against ``config`` from its
+    header (names after the usual prefixes are stripped) before a byte of data is read."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        read_header(path)
+        from criss_cross.checkpoint.guard import check_weights_fit
+
+        header = read_header(path)
+        check_weights_fit(config, _filtered(header, config, source), source)
         return dict(load_file(str(path)))
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+    import warnings
+    import zipfile
+
+    try:  # the zip format is memory-mapped: a big file is not read whole before it is checked
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True,
+                             mmap=zipfile.is_zipfile(path))
     except Exception as err:  # pickle with code in it, or not a torch file at all
         raise CheckpointError(
-            f"cannot read {path} with torch.load(weights_only=True): {_one_line(err)}"
+            f"cannot read {path} with torch.load(weights_only=True): {_torch_load_reason(err)}"
         ) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     return dict(obj)
+
+
+def _torch_load_reason(err: BaseException) -> str:
+    """torch's refusal in one line: the unpickler's reason, not its advice to disable the check."""
+    text = str(err)
+    if "Weights only load failed" not in text:
+        return _one_line(err)
+    reason = next((ln.strip() for ln in text.splitlines()
+                   if ln.strip().startswith(("Unsupported", "Trying to", "Unsupported global"))),
+                  None)
+    return ("it is not a plain state dict of tensors" + (f" ({reason})" if reason else "")
+            + "; nothing in it was run. Save the weights as a state dict or safetensors")
+
+
+def _filtered(state_dict: Mapping[str, Any], config: EncoderConfig, source: str) -> dict[str, Any]:
+    """:func:`checkpoint_filter_fn` for a model of ``config`` that is not built yet."""
+    from types import SimpleNamespace
+
+    stand_in = SimpleNamespace(proj_out=None if config.proj_out else torch.nn.Identity())
+    try:
+        return checkpoint_filter_fn(dict(state_dict), stand_in)  # type: ignore[arg-type]
+    except KeyError as err:
+        raise CheckpointError(f"{source}: {err.args[0]}") from None
 
 
 def _check_tensors(state_dict: Mapping[str, Any], source: str) -> None:
@@ -127,6 +161,8 @@ def _check_tensors(state_dict: Mapping[str, Any], source: str) -> None:
 def load_cbramod_checkpoint(
     path_or_state_dict: str | Path | Mapping[str, Any],
     config: EncoderConfig | None = None,
+    *,
+    max_params: int | None = None,
 ) -> CrissCrossEncoder:
     """Build a :class:`CrissCrossEncoder` from the authors' CBraMod weights.
 
@@ -139,6 +175,12 @@ def load_cbramod_checkpoint(
     config : EncoderConfig, optional
         Defaults to CBraMod's configuration with the reconstruction head. With
         ``proj_out=False`` the checkpoint's ``proj_out.*`` is dropped.
+    max_params : int, optional
+        Ceiling on the parameter count (:data:`criss_cross.checkpoint.guard.DEFAULT_MAX_PARAMS`).
+
+    The checks of :func:`criss_cross.checkpoint.guard.build_encoder` run in its order: config,
+    size, the tensors' names/shapes/dtypes (from the header of a ``.safetensors``), then the
+    strict load and a finiteness check.
 
     Returns
     -------
@@ -150,24 +192,27 @@ def load_cbramod_checkpoint(
     CheckpointError
         Missing / unexpected keys or shape mismatches, by name.
     """
-    if isinstance(path_or_state_dict, (str, Path)):
-        raw = _read_foreign(Path(path_or_state_dict))
-    elif isinstance(path_or_state_dict, Mapping):
-        raw = dict(path_or_state_dict)
-    else:
+    from criss_cross.checkpoint.guard import (
+        build_encoder,
+        check_model_size,
+        validate_encoder_config,
+    )
+
+    if not isinstance(path_or_state_dict, (str, Path, Mapping)):
         raise TypeError(
             "path_or_state_dict must be a path or a state dict, got "
             f"{type(path_or_state_dict).__name__}"
         )
     source = str(path_or_state_dict) if isinstance(path_or_state_dict, (str, Path)) else "state dict"
-    model = CrissCrossEncoder(config)
-    try:
-        state_dict = checkpoint_filter_fn(raw, model)
-    except KeyError as err:
-        raise CheckpointError(f"{source}: {err.args[0]}") from None
+    cfg = validate_encoder_config(config, source)
+    check_model_size(cfg, max_params, source)
+    if isinstance(path_or_state_dict, (str, Path)):
+        raw = _read_foreign(Path(path_or_state_dict), cfg, source)
+    else:
+        raw = dict(path_or_state_dict)
+    state_dict = _filtered(raw, cfg, source)
     _check_tensors(state_dict, source)
-    load_state_dict_strict(model, state_dict)
-    return model.eval()
+    return build_encoder(cfg, state_dict, source=source, max_params=max_params)
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
@@ -229,52 +274,28 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def check_config_fits(config: EncoderConfig, header: SafetensorsHeader, source: str) -> None:
-    """Refuse a config whose model would not match the weights, before building it.
+def check_config_fits(config: EncoderConfig, header: SafetensorsHeader, source: str,
+                      max_params: int | None = None) -> None:
+    """Refuse a config whose model would be too large or would not match the weights, before
+    building it: :func:`~criss_cross.checkpoint.guard.check_model_size`, then every tensor's
+    name, shape and dtype against the safetensors header
+    (:func:`~criss_cross.checkpoint.guard.check_weights_fit`)."""
+    from criss_cross.checkpoint.guard import check_model_size, check_weights_fit
 
-    The sizes of every tensor follow from ``n_layers``, ``d_model`` (= ``patch_size``),
-    ``dim_feedforward`` and ``proj_out``; each is compared with the weights' shapes (from the
-    safetensors header), so no model larger than the file is ever allocated.
-    """
-    problems = []
-    n_layers = _n_layers(header)
-    if n_layers != config.n_layers:
-        problems.append(f"n_layers is {config.n_layers}, the weights hold {n_layers} layers")
-    want = {
-        "patch_embedding.spectral_proj.0.weight": (config.d_model, config.n_freq_bins),
-        "encoder.layers.0.linear1.weight": (config.dim_feedforward, config.d_model),
-    }
-    if config.proj_out:
-        want["proj_out.0.weight"] = (config.patch_size, config.d_model)
-    for key, shape in want.items():
-        got = header.get(key, (None, None))[1]
-        if got != shape:
-            problems.append(f"{key} should be {shape} for this config, the weights hold {got}")
-    if problems:
-        raise CheckpointError(f"{source}: the config does not match the weights: "
-                              + "; ".join(problems))
+    check_model_size(config, max_params, source)
+    check_weights_fit(config, header, source)
 
 
-def load_checkpoint(path: str | Path) -> CrissCrossEncoder:
+def load_checkpoint(path: str | Path, *, max_params: int | None = None) -> CrissCrossEncoder:
     """Load a checkpoint written by :func:`save_checkpoint` (strict, eval mode, CPU).
 
-    The weights' header and the config are checked against each other before the model is
-    built (:func:`check_config_fits`)."""
+    Goes through :func:`criss_cross.checkpoint.guard.build_encoder`: the config is validated,
+    its size checked against ``max_params``, the weights' header compared with it, and only then
+    is the model built and loaded."""
+    from criss_cross.checkpoint.guard import build_encoder
+
     weights, meta = _paths(path)
     doc = read_checkpoint_meta(path)
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint weights {weights} do not exist")
-    try:
-        config = EncoderConfig.model_validate(doc.get("config"))
-    except ValueError as err:
-        from biosig_prep.util import validation_lines
-
-        detail = "; ".join(validation_lines(err))
-        raise CheckpointError(f"{meta}: invalid encoder config: {detail}") from None
-    check_config_fits(config, read_header(weights), str(meta))
-    model = CrissCrossEncoder(config)
-    try:
-        load_state_dict_strict(model, load_file(str(weights)))
-    except CheckpointError as err:
-        raise CheckpointError(f"{weights}: {err}") from None
-    return model.eval()
+    return build_encoder(doc.get("config"), weights, source=str(meta), max_params=max_params)

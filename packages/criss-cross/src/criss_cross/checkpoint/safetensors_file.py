@@ -61,6 +61,7 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     if not isinstance(doc, dict):
         raise bad(f"the header is a JSON {type(doc).__name__}, not a table of tensors")
     tensors: SafetensorsHeader = {}
+    spans: list[tuple[int, int, str]] = []
     end = 0
     for name, info in doc.items():
         if name == "__metadata__":
@@ -77,7 +78,14 @@ def read_header(path: str | Path) -> SafetensorsHeader:
         if not 0 <= lo <= hi or hi - lo != itemsize * math.prod(shape):
             raise bad(f"tensor {name!r} ({dtype} {shape}) has byte offsets [{lo}, {hi}]")
         end = max(end, hi)
+        spans.append((lo, hi, name))
         tensors[name] = (dtype, tuple(shape))
+    at = 0
+    for lo, hi, name in sorted(spans):  # the format's rule: the data is tiled, in order
+        if lo != at:
+            raise bad(f"tensor {name!r} starts at byte {lo} of the data, expected {at} "
+                      "(overlapping or gapped offsets)")
+        at = hi
     if 8 + n + end != size:
         raise bad(f"the header describes {end} bytes of data, the file holds {size - 8 - n} "
                   "(truncated or padded)")

@@ -140,7 +140,14 @@ def load_training_checkpoint(ckpt: Path, model: torch.nn.Module,
     """Restore weights, optimizer state and torch RNG from ``ckpt``; return trainer.json."""
     from safetensors.torch import load_file
 
+    from criss_cross.checkpoint.guard import check_weights_fit
+    from criss_cross.checkpoint.safetensors_file import read_header
+
     trainer = json.loads((ckpt / "trainer.json").read_text())
+    config = getattr(model, "config", None)
+    if config is not None:  # the weights' names and shapes against the run's encoder, first
+        check_weights_fit(config, read_header(ckpt / "model.safetensors"),
+                          str(ckpt / "model.safetensors"))
     weights = load_file(str(ckpt / "model.safetensors"))
     model.load_state_dict(weights, strict=True)
     tensors = load_file(str(ckpt / "optimizer.safetensors"))

@@ -14,7 +14,8 @@ __all__ = ["embed"]
 
 def embed(
     checkpoint: Annotated[Path, typer.Option(
-        "--checkpoint", help="Run directory, checkpoint directory or model .safetensors.")],
+        "--checkpoint", help="Hub-format folder, run directory, checkpoint directory or model "
+        ".safetensors.")],
     store: Annotated[str, typer.Option("--store", "-s", help="A biosig-prep store.")],
     stream: Annotated[str, typer.Option("--stream", help="Stream to embed, e.g. ecg@500.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output Zarr group.")],
@@ -23,13 +24,16 @@ def embed(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    max_params: Annotated[int | None, typer.Option(
+        help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
 ) -> None:
     """Write encoder embeddings of every window of a stream (Zarr v3)."""
     from criss_cross.embed import embed_store
 
     try:
         path = embed_store(checkpoint, store, stream, out, batch_size=batch_size, pool=pool,  # type: ignore[arg-type]
-                           device=device, overwrite=overwrite, progress=progress, report=note)
+                           device=device, overwrite=overwrite, progress=progress, report=note,
+                           max_params=max_params)
     except (ValueError, KeyError, OSError) as err:
         fail(str(err).strip('"'))
     typer.echo(f"embeddings written to {path}")

@@ -56,6 +56,12 @@ def pretrain(
     threads: Annotated[int | None, typer.Option(
         help="torch CPU threads (default: torch's choice).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    max_params: Annotated[int | None, typer.Option(
+        help="Ceiling on the encoder's parameters; larger configs are refused before "
+        "building [1e9].")] = None,
+    max_memory_gb: Annotated[float | None, typer.Option(
+        help="Ceiling on the estimated memory of a training step (weights, AdamW state, "
+        "activations of a batch) [64].")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Pretrain the criss-cross encoder with dual masking (DDP under torchrun)."""
@@ -80,6 +86,8 @@ def pretrain(
         "threads": threads,
         "head_init": head_init,
         "device": device,
+        "max_params": max_params,
+        "max_memory_gb": max_memory_gb,
         "encoder": {"n_layers": n_layers} if n_layers is not None else None,
     }
     if resume and config is None and not store and (out / "config.json").is_file():

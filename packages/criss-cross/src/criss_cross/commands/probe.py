@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from criss_cross.commands._common import fail
+from criss_cross.commands._common import fail, fail_validation
 
 __all__ = ["probe"]
 
@@ -32,17 +32,27 @@ def probe(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     bf16: Annotated[bool, typer.Option(help="Embed under bf16 autocast.")] = False,
+    max_params: Annotated[int | None, typer.Option(
+        help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
 ) -> None:
     """Linear probe (and optional fine-tuning) of an encoder on a store's record labels."""
+    from pydantic import ValidationError
+
     from criss_cross.probe import ProbeConfig, run_probe
 
     try:
         cfg = ProbeConfig(store=store, stream=stream, labels=labels, weights=weights,
                           model=model, split_by=split_by, test_fraction=test_fraction,
                           min_count=min_count, finetune_epochs=finetune_epochs, seed=seed,
-                          batch_size=batch_size, device=device, bf16=bf16)
+                          batch_size=batch_size, device=device, bf16=bf16,
+                          max_params=max_params)
+    except ValidationError as err:
+        fail_validation(err)
+    try:
         result = run_probe(cfg, out)
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except ValidationError as err:
+        fail_validation(err)
+    except (ValueError, KeyError, OSError, FloatingPointError) as err:  # OSError: a damaged shard
         fail(str(err).strip('"'))
     from criss_cross.probe.report import _cell
 

@@ -8,12 +8,13 @@ for each step, logs, checkpoints, and returns a :class:`RunSummary`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from criss_cross.checkpoint import (
     load_training_checkpoint,
     save_training_checkpoint,
 )
+from criss_cross.checkpoint.guard import check_training_memory
 from criss_cross.config import RESUMABLE_CHANGES, PretrainConfig
 from criss_cross.data import WindowDataset, make_loader, open_sources
 from criss_cross.encoder import CrissCrossEncoder
@@ -94,10 +96,33 @@ def pretrain(
                       (config.device == "auto" and torch.cuda.is_available())) else "cpu"
     dist_info = init_distributed(want)
     try:
-        with torch_threads(config.threads):
+        with torch_threads(config.threads), _one_writer(out, dist_info.main, report):
             return _run(config, out, resume, progress, dist_info, report)
     finally:
         close_distributed(dist_info)
+
+
+@contextlib.contextmanager
+def _one_writer(out: Path, main: bool, report: Report | None) -> Iterator[None]:
+    """Rank 0 holds ``out/writer.lock`` for the run (biosig-prep's writer-lock design): a
+    second run into the same folder is refused naming the holder's pid and host; the lock of a
+    killed run (dead pid, this host) is taken over with a note."""
+    if not main:
+        yield
+        return
+    from biosig_prep.store.lock import FolderLock, LockedError
+
+    lock = FolderLock(out, what="pretraining run")
+    try:
+        lock.acquire()
+    except LockedError as err:
+        raise ValueError(str(err)) from None
+    if lock.note:
+        (report or _stderr)(lock.note)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _zero_head(model: torch.nn.Module) -> None:
@@ -160,6 +185,10 @@ def _run(config: PretrainConfig, out: Path, resume: bool, progress: bool | None,
         note(f"resuming from {ckpt}, the newest intact checkpoint")
 
     sources = open_sources(config.stores, config.streams)
+    for src in sources:  # the largest window shape decides the activations of a batch
+        channels, patches = src.shape[0], src.shape[1]
+        check_training_memory(config.encoder, local_batch, channels, patches,
+                              config.max_memory_gb, f"{src.url} {src.stream}")
     total_windows = sum(s.n for s in sources)
     total_steps = config.total_steps(total_windows)
     warmup = config.warmup(total_steps)

@@ -67,6 +67,7 @@ class ProbeConfig(BaseModel):
     device: str = "auto"
     bf16: bool = False
     cache_dir: str | None = None
+    max_params: int | None = Field(None, ge=1)
 
 
 def load_encoder(config: ProbeConfig) -> tuple[torch.nn.Module, str]:
@@ -79,19 +80,22 @@ def load_encoder(config: ProbeConfig) -> tuple[torch.nn.Module, str]:
     from criss_cross.hub import from_pretrained, is_hub_folder
     from criss_cross.registry import create_model
 
+    limit = config.max_params
     if config.weights is None:
         torch.manual_seed(config.seed)
-        return create_model(config.model, **config.encoder), f"random init ({config.model})"
+        return (create_model(config.model, max_params=limit, **config.encoder),
+                f"random init ({config.model})")
     path = Path(config.weights)
     if is_hub_folder(path) or (not path.exists() and not path.suffix and not path.is_absolute()):
-        return from_pretrained(config.weights), f"Hub model {config.weights}"
+        return from_pretrained(config.weights, max_params=limit), f"Hub model {config.weights}"
     if path.is_dir():
         from criss_cross.checkpoint import load_checkpoint
         from criss_cross.embed import resolve_checkpoint
 
         stem = resolve_checkpoint(path)
-        return load_checkpoint(stem), f"checkpoint {stem}"
-    return create_model(config.model, pretrained=path, **config.encoder), f"weights {path}"
+        return load_checkpoint(stem, max_params=limit), f"checkpoint {stem}"
+    return (create_model(config.model, pretrained=path, max_params=limit, **config.encoder),
+            f"weights {path}")
 
 
 def _record_level(emb: np.ndarray, rows: np.ndarray, n_records: int) -> tuple[np.ndarray, np.ndarray]:
