@@ -51,13 +51,18 @@ Executors: ``workers=0`` runs everything in this process, one task at a time (te
 debugging); ``workers=N`` starts a local dask.distributed cluster of N single-threaded worker
 processes; ``scheduler=ADDRESS`` (or a ``Client``) runs on an existing dask cluster, whose
 workers must see the sources and the destination URL. The default (``workers=None``) is one
-worker per CPU core: threads of this process, a plain priority thread pool (the numerical work
-of filters, resampling, compression and file I/O releases the GIL, while worker processes cost
-seconds to start and ~40 % more CPU per record, and dask's in-process scheduler ~1 ms of CPU
-per record), unless the machine has at least ``AUTO_PROCESSES_MIN_CORES`` cores and the job at
-least ``AUTO_PROCESSES_BYTES`` of input: then a local dask process cluster. A single batch runs
-in this process. ``processes=True/False`` forces either. The task graph is the same
-whichever executor runs it.
+worker per CPU core: processes forked from this one (:class:`~biosig_prep.convert.executors.
+ForkExecutor`; a local destination, where fork exists): they start in milliseconds with the
+modules already imported and process records without sharing a GIL, while this process admits
+batches and writes blocks on one thread. Where fork is not available, the destination is a URL,
+or this process runs other threads already (fork copies only the calling thread: a test
+runner, an embedding application), the workers are threads of this process, a plain priority
+thread pool (filters, resampling, compression and file I/O release the GIL, the per-record
+Python code does not: ~1.2 of 2 cores busy). On a machine of at least
+``AUTO_PROCESSES_MIN_CORES`` cores and a job of at least ``AUTO_PROCESSES_BYTES`` of input the
+default is a local dask process cluster. A single batch runs in this process.
+``processes=False`` forces threads, ``processes=True`` dask processes. The task graph is the
+same whichever executor runs it, and so is the store, byte for byte.
 """
 
 from biosig_prep.convert.plan import (

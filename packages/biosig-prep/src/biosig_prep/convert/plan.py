@@ -93,6 +93,7 @@ class ConvertSummary:
     batches_resumed: int = 0  # batches found finished by an earlier, interrupted run
     already_complete: bool = False  # the store was complete already: nothing was done
     lock_note: str = ""  # set when a killed run's stale writer lock was taken over
+    executor: str = ""  # where the tasks ran: "this process", "2 forked processes", ...
     seconds: float = 0.0
 
     def store_summary(self) -> dict[str, Any]:

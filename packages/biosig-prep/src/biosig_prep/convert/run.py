@@ -12,7 +12,7 @@ from typing import Any
 
 from biosig_prep.config import PrepConfig
 from biosig_prep.convert.driver import _Driver, _Progress, load_markers
-from biosig_prep.convert.executors import start_executor
+from biosig_prep.convert.executors import ForkExecutor, fork_workers, start_executor
 from biosig_prep.convert.plan import (
     SOURCES_KEY,
     ConvertSummary,
@@ -62,11 +62,13 @@ def convert(
     config : preprocessing settings (default ``PrepConfig()``).
     fmt : ``"auto"``, ``"wfdb"``, ``"edf"`` or ``"dreamer"`` (passed to ``discover``).
     workers : 0 = everything in this process; N = a local dask cluster of N single-threaded
-        processes; None (default) = one worker per CPU core, as threads of this process for
-        small jobs (see ``processes``).
+        processes; None (default) = one worker per CPU core, as processes forked from this one
+        (or threads of this process, see ``processes`` and :mod:`biosig_prep.convert`).
     processes : local workers as dask worker processes (True) or as threads of this process
-        (False); None (default) = processes when ``workers`` is given, or on a machine of at
-        least ``AUTO_PROCESSES_MIN_CORES`` cores for at least ``AUTO_PROCESSES_BYTES`` of input.
+        (False); None (default) = forked processes (local destination, fork available, this
+        process single-threaded; else threads), dask processes when ``workers`` is given, or
+        on a machine of at least ``AUTO_PROCESSES_MIN_CORES`` cores for at least
+        ``AUTO_PROCESSES_BYTES`` of input.
     scheduler : address of a dask.distributed scheduler, or a ``Client``, instead of a local
         cluster (its workers must see the sources and ``dst``); exclusive with ``workers``.
     resume : continue an interrupted conversion of the same plan at ``dst`` (default); False
@@ -111,26 +113,34 @@ def convert(
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
 
-    writer = StoreWriter(url, storage_options)
-    if writer.read_attrs() is None and not writer.is_empty():
-        raise StoreError(f"{url} exists and is not a Zarr store; refusing to write into it "
-                         "(choose another destination)")
-    lock = WriterLock(writer.raw, url)
-    lock.acquire()  # one writer at a time (a stale lock of a killed run is taken over)
+    # forked before the first store operation starts zarr's thread (fork copies one thread)
+    n_forked = fork_workers(workers, scheduler, processes, batches, url)
+    forked = ForkExecutor(n_forked) if n_forked else None
     try:
-        summary.lock_note = lock.note
-        return _convert_locked(url, writer, found, batches, config, codecs, knobs, stats,
-                               fingerprint, summary, t0, resume=resume, overwrite=overwrite,
-                               layout=layout, workers=workers, scheduler=scheduler,
-                               processes=processes, progress=progress,
-                               storage_options=storage_options, threads=threads)
+        writer = StoreWriter(url, storage_options)
+        if writer.read_attrs() is None and not writer.is_empty():
+            raise StoreError(f"{url} exists and is not a Zarr store; refusing to write into it "
+                             "(choose another destination)")
+        lock = WriterLock(writer.raw, url)
+        lock.acquire()  # one writer at a time (a stale lock of a killed run is taken over)
+        try:
+            summary.lock_note = lock.note
+            return _convert_locked(url, writer, found, batches, config, codecs, knobs, stats,
+                                   fingerprint, summary, t0, resume=resume, overwrite=overwrite,
+                                   layout=layout, workers=workers, scheduler=scheduler,
+                                   processes=processes, progress=progress,
+                                   storage_options=storage_options, threads=threads,
+                                   forked=forked)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        if forked is not None:
+            forked.close()
 
 
 def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, fingerprint,
                     summary, t0, *, resume, overwrite, layout, workers, scheduler, processes,
-                    progress, storage_options, threads) -> ConvertSummary:
+                    progress, storage_options, threads, forked=None) -> ConvertSummary:
     """The rest of :func:`convert`, under the writer lock."""
     mode = _start_mode(url, writer, fingerprint, stats, resume=resume, overwrite=overwrite)
     if mode == "complete":
@@ -160,7 +170,8 @@ def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, f
     markers, done_blocks = load_markers(writer.raw) if mode == "resume" else ({}, set())
     summary.batches_resumed = len(markers)
     todo = deque(b for b in batches if b.index not in markers)
-    executor = start_executor(workers, scheduler, todo, writer.raw, processes)
+    executor = start_executor(workers, scheduler, todo, writer.raw, processes, forked)
+    summary.executor = executor.name
     driver = _Driver(spec, writer, config, batches, summary, layout, executor)
     driver.resume_from(markers, done_blocks)
     bar = _Progress(progress, len(found),
