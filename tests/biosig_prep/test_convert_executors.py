@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from biosig_prep import convert
+from biosig_prep.convert import DEFAULT_BATCH_BYTES, Layout, plan_batches
 from biosig_prep.convert.executors import ForkExecutor, fork_workers
-from biosig_prep.convert.plan import _Batch
+from biosig_prep.convert.plan import _Batch, source_sizes, source_stats
 from biosig_prep.dsp.qc import _longest_runs
+from biosig_prep.readers import SourceFile
 from biosig_prep.synth.challenge import write_challenge_corpus
 
 from .test_convert import assert_same_store
@@ -127,3 +129,39 @@ def test_summary_says_where_tasks_ran(tmp_path):
     s = convert([corpus], tmp_path / "x.zarr", workers=0, progress=False)
     assert s.executor == "this process" and s.to_dict()["executor"] == "this process"
     assert Path(s.url).name == "x.zarr"
+
+
+def _sources(n: int) -> list[SourceFile]:
+    return [SourceFile(path=f"/d/r{i}.hea", format="wfdb", record_id=f"r{i}") for i in range(n)]
+
+
+def test_batches_are_cut_by_input_bytes_too():
+    src = _sources(6)
+    sizes = [1, 1, 5, 1, 1, 1]
+    cut = plan_batches(src, batch_size=2, batch_bytes=3, sizes=sizes)
+    assert [[s.record_id for s in b] for b in cut] == [["r0", "r1"], ["r2"], ["r3", "r4"],
+                                                        ["r5"]]
+    assert plan_batches(src, 32, batch_bytes=3, sizes=None) == [tuple(src)]  # sizes unknown
+    assert plan_batches(src, 32, batch_bytes=None, sizes=sizes) == [tuple(src)]
+    dreamer = SourceFile(path="/d/DREAMER.mat", format="dreamer", record_id="DREAMER")
+    cut = plan_batches([src[0], dreamer, src[1]], 32, batch_bytes=10, sizes=[1, 20, 1])
+    assert [len(b) for b in cut] == [1, 1, 1]
+    with pytest.raises(ValueError, match="2 sizes given for 6 sources"):
+        plan_batches(src, 32, batch_bytes=3, sizes=[1, 1])
+    assert Layout().fingerprint()["batch_bytes"] == DEFAULT_BATCH_BYTES == 4 << 20
+    with pytest.raises(ValueError, match="batch_bytes must be a positive integer"):
+        Layout(batch_bytes=-1)
+
+
+def test_source_sizes_count_header_and_signal_file(tmp_path):
+    corpus = tmp_path / "c"
+    write_challenge_corpus(corpus, n_records=2, seed=1, durations=[10.0], quirks=False,
+                           broken=0)
+    from biosig_prep.readers import discover
+
+    found = discover([corpus])
+    sizes = source_sizes(found, source_stats(found))
+    for src, size in zip(found, sizes, strict=True):
+        hea = Path(src.path)
+        assert size == hea.stat().st_size + hea.with_suffix(".mat").stat().st_size
+    assert 120_000 < sizes[0] < 125_000  # 12 leads x 5000 samples x int16, and the header

@@ -3,8 +3,9 @@
 How a run goes
 --------------
 1. **Plan.** :func:`~biosig_prep.readers.discover` lists the sources (path-sorted); they are
-   cut into batches of ``batch_size`` consecutive files (a DREAMER file is a batch of its own:
-   the ``.mat`` is read once and its trials are processed on a thread pool). The sources, the
+   cut into batches of ``batch_size`` consecutive files and at most ``batch_bytes`` of input
+   (long records make short batches, so the workers' shares stay even; a DREAMER file is a
+   batch of its own: the ``.mat`` is read once and its trials are processed on a thread pool). The sources, the
    config, the layout settings and the package version give the run's *fingerprint*.
 2. **Process** (parallel: one task per batch). A batch task reads and processes its records one
    at a time and encodes every window exactly as it will sit in its shard (Blosc, one window
@@ -66,6 +67,7 @@ same whichever executor runs it, and so is the store, byte for byte.
 """
 
 from biosig_prep.convert.plan import (
+    DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     ConvertSummary,
     Layout,
@@ -75,4 +77,4 @@ from biosig_prep.convert.plan import (
 from biosig_prep.convert.run import convert
 
 __all__ = ["convert", "ConvertSummary", "SkippedRecord", "Layout", "plan_batches",
-           "DEFAULT_BATCH_SIZE"]
+           "DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_BYTES"]

@@ -24,6 +24,9 @@ from biosig_prep.store import (
 from biosig_prep.version import __version__
 
 DEFAULT_BATCH_SIZE = 32  # source files per batch task (a DREAMER file is always alone)
+# input bytes per batch task at most (32 ten-second 500 Hz records are ~3.9 MB): long records
+# make shorter batches, so the workers' shares stay even to the end and a batch's memory bounded
+DEFAULT_BATCH_BYTES = 4 << 20
 DEFAULT_PART_BYTES = 32 << 20  # encoded windows per part (in memory, or a spilled file)
 DEFAULT_MEMORY_BYTES = 128 << 20  # a batch holding more encoded bytes spills to staging
 DEFAULT_SHARD_BYTES = 4 << 20  # target raw bytes of one shard (K windows)
@@ -44,26 +47,30 @@ class Layout:
     part of the fingerprint (a resume needs the same values).
 
     batch_size : source files per processing task (a DREAMER file is always alone).
+    batch_bytes : input bytes per processing task at most (a larger file is a batch alone).
     shard_bytes / block_bytes : target raw (float32) bytes of one shard and of one write task.
     part_bytes : size of a part of encoded windows (in memory, or a spilled staging file).
     memory_bytes : encoded bytes a batch keeps in memory before it spills to the staging area.
     """
 
     batch_size: int = DEFAULT_BATCH_SIZE
+    batch_bytes: int = DEFAULT_BATCH_BYTES
     shard_bytes: int = DEFAULT_SHARD_BYTES
     block_bytes: int = DEFAULT_BLOCK_BYTES
     part_bytes: int = DEFAULT_PART_BYTES
     memory_bytes: int = DEFAULT_MEMORY_BYTES
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "shard_bytes", "block_bytes", "part_bytes", "memory_bytes"):
+        for name in ("batch_size", "batch_bytes", "shard_bytes", "block_bytes", "part_bytes",
+                     "memory_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def fingerprint(self) -> dict[str, int]:
         """The knobs that fix the store's objects (memory_bytes does not)."""
-        return {"batch_size": self.batch_size, "shard_bytes": self.shard_bytes,
+        return {"batch_size": self.batch_size, "batch_bytes": self.batch_bytes,
+                "shard_bytes": self.shard_bytes,
                 "block_bytes": self.block_bytes, "part_bytes": self.part_bytes}
 
 
@@ -123,24 +130,33 @@ class _Batch:
         return f"{STAGING}/b{self.index:06d}"
 
 
-def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_SIZE
+def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_SIZE,
+                 batch_bytes: int | None = None, sizes: Sequence[int] | None = None
                  ) -> list[tuple[SourceFile, ...]]:
-    """Consecutive runs of at most ``batch_size`` sources; a DREAMER file is a batch alone."""
+    """Consecutive runs of at most ``batch_size`` sources and, with ``batch_bytes`` and the
+    ``sizes`` of the sources (bytes, see :func:`source_sizes`), at most ``batch_bytes`` of
+    input (a larger source is a batch alone); a DREAMER file is a batch alone."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_bytes is not None and sizes is not None and len(sizes) != len(sources):
+        raise ValueError(f"{len(sizes)} sizes given for {len(sources)} sources")
+    limit = batch_bytes if batch_bytes is not None and sizes is not None else None
     batches: list[tuple[SourceFile, ...]] = []
     current: list[SourceFile] = []
-    for src in sources:
+    held = 0
+    for i, src in enumerate(sources):
+        size = sizes[i] if limit is not None and sizes is not None else 0
+        if current and (src.format == "dreamer" or (limit is not None and held + size > limit)):
+            batches.append(tuple(current))
+            current, held = [], 0
         if src.format == "dreamer":
-            if current:
-                batches.append(tuple(current))
-                current = []
             batches.append((src,))
             continue
         current.append(src)
+        held += size
         if len(current) == batch_size:
             batches.append(tuple(current))
-            current = []
+            current, held = [], 0
     if current:
         batches.append(tuple(current))
     return batches
@@ -231,6 +247,16 @@ def source_stats(sources: Sequence[SourceFile]) -> dict[str, list[int]]:
                 out[path] = [int(st.st_size), int(st.st_mtime_ns)]
             except OSError:
                 out[path] = [-1, -1]
+    return out
+
+
+def source_sizes(sources: Sequence[SourceFile], stats: dict[str, list[int]]) -> list[int]:
+    """Bytes of each source's files (header and signal file), from :func:`source_stats`."""
+    out = []
+    for src in sources:
+        base = os.path.splitext(src.path)[0]
+        files = {src.path, base + ".mat", base + ".dat"}
+        out.append(sum(max(0, stats[f][0]) for f in files if f in stats))
     return out
 
 

@@ -24,6 +24,7 @@ from biosig_prep.convert.plan import (
     _stream_order,
     changed_sources,
     plan_batches,
+    source_sizes,
     source_stats,
 )
 from biosig_prep.readers import SourceFile
@@ -77,9 +78,9 @@ def convert(
         folder that is not one is never deleted).
     storage_options : fsspec options for ``dst`` (credentials, endpoint, ...).
     layout : how the run cuts its work and objects (:class:`~biosig_prep.convert.Layout`:
-        batch_size, shard_bytes, block_bytes, part_bytes, memory_bytes); single knobs may also
-        be given as keywords (``batch_size=8``), over ``layout``. The window encoding comes
-        from ``config.encoding``.
+        batch_size, batch_bytes, shard_bytes, block_bytes, part_bytes, memory_bytes); single
+        knobs may also be given as keywords (``batch_size=8``), over ``layout``. The window
+        encoding comes from ``config.encoding``.
     threads : threads for the trials of a DREAMER file (default: the worker's CPU count).
 
     Returns a :class:`ConvertSummary`. Records that cannot be read or fail QC are counted and
@@ -106,9 +107,11 @@ def convert(
     if "dreamer" in formats and len(formats) > 1:
         raise ValueError("DREAMER files cannot share a store with other formats (their labels "
                          "are aligned with every stream); convert them into a store of their own")
-    batches = [_Batch(i, b) for i, b in enumerate(plan_batches(found, layout.batch_size))]
-    knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
     stats = source_stats(found)
+    planned = plan_batches(found, layout.batch_size, layout.batch_bytes,
+                           source_sizes(found, stats))
+    batches = [_Batch(i, b) for i, b in enumerate(planned)]
+    knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
     fingerprint = _fingerprint(found, config, knobs, stats)
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
