@@ -3,6 +3,7 @@ one small protocol (:class:`Executor`) that the driver is given."""
 
 from __future__ import annotations
 
+import gc
 import heapq
 import logging
 import multiprocessing
@@ -157,7 +158,13 @@ class ForkExecutor:
             raise RuntimeError("ForkExecutor must be created while this process has a single "
                                "thread (fork copies no other thread)")
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
-        self._pool.submit(int)  # forks every worker now (the fork context starts them all)
+        # the objects that exist now are the workers' too: keep them out of the collector, or
+        # its passes write to every page they sit on and each worker copies those pages
+        gc.freeze()
+        try:
+            self._pool.submit(int)  # forks every worker now (the fork context starts them all)
+        finally:
+            gc.unfreeze()
         self._local: ThreadPoolExecutor | None = None  # started after the fork, when needed
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0
