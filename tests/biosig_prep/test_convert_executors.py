@@ -16,14 +16,15 @@ import pytest
 from biosig_prep import convert
 from biosig_prep.convert import DEFAULT_BATCH_BYTES, Layout, plan_batches
 from biosig_prep.convert.executors import ForkExecutor, fork_workers
-from biosig_prep.convert.plan import _Batch, source_sizes, source_stats
+from biosig_prep.convert.plan import source_sizes, source_stats
+from biosig_prep.convert.types import Batch
 from biosig_prep.dsp.qc import _longest_runs
 from biosig_prep.readers import SourceFile
 from biosig_prep.synth.challenge import write_challenge_corpus
 
 from .test_convert import assert_same_store
 
-BATCHES = [_Batch(i, ()) for i in range(3)]
+BATCHES = [Batch(i, ()) for i in range(3)]
 
 
 def test_default_forks_one_worker_per_core(monkeypatch):

@@ -39,7 +39,10 @@ windows in memory or spilled as part files), :mod:`~biosig_prep.convert.driver` 
 blocks, durability), :mod:`~biosig_prep.convert.blocks` (4: writing a block),
 :mod:`~biosig_prep.convert.run` (5 and the entry point :func:`convert`), and
 :mod:`~biosig_prep.convert.executors` (where tasks run, behind the :class:`Executor` protocol the
-driver is given).
+driver is given). :mod:`~biosig_prep.convert.types` is the package's internal contract: the
+plain types and functions its modules share (``Batch``, ``RunSpec``, ``Piece``, ``Block``,
+``io_for``, ...). Across modules only names without an underscore are used (each module's
+``__all__`` lists its own); a name with one is private to its module.
 
 Resume: a killed run leaves ``complete = False`` and its markers. Rerunning the same command
 (same fingerprint) reads the batch markers (those batches are not processed again), skips the

@@ -16,11 +16,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from biosig_prep.convert.plan import AUTO_PROCESSES_BYTES, AUTO_PROCESSES_MIN_CORES, _Batch
-from biosig_prep.convert.stage import _pick, _run_batch
+from biosig_prep.convert.plan import AUTO_PROCESSES_BYTES, AUTO_PROCESSES_MIN_CORES
+from biosig_prep.convert.stage import pick_table, run_batch
+from biosig_prep.convert.types import Batch
 from biosig_prep.store import (
     RawIO,
 )
+
+__all__ = ["Executor", "LocalExecutor", "ForkExecutor", "DaskExecutor", "fork_workers",
+           "start_executor"]
 
 
 class Executor(Protocol):
@@ -32,7 +36,7 @@ class Executor(Protocol):
         of the value itself (the value stays where it was made).
     next_done() -> (tag, reported value) of the next finished task, in completion order; a
         task's exception is raised here.
-    pick(handle, table) -> a handle of ``_pick(value, table)`` (one table of a batch result).
+    pick(handle, table) -> a handle of ``pick_table(value, table)`` (one table of a batch result).
     lookahead : batches that may run ahead of the driver's frontier; ``len()`` tasks pending.
     name : where the tasks run, for the summary ("4 threads", "2 forked processes", ...).
     """
@@ -127,7 +131,7 @@ class LocalExecutor:
         return tag, value
 
     def pick(self, handle: _LocalTask, table: str) -> Any:
-        return _pick(handle.value, table)
+        return pick_table(handle.value, table)
 
     def close(self) -> None:
         if self._threads:
@@ -173,7 +177,7 @@ class ForkExecutor:
 
     def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
                report: Callable[[Any], Any] | None = None) -> Future:
-        if fn is _run_batch:
+        if fn is run_batch:
             fut = self._pool.submit(fn, *args)
         else:  # its arguments are values in this process (see pick)
             if self._local is None:
@@ -194,7 +198,7 @@ class ForkExecutor:
         return tag, value if report is None else report(value)
 
     def pick(self, handle: Future, table: str) -> Any:
-        return _pick(handle.result(), table)
+        return pick_table(handle.result(), table)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -203,7 +207,7 @@ class ForkExecutor:
 
 
 def fork_workers(workers: int | None, scheduler: Any, processes: bool | None,
-                 batches: Sequence[_Batch], url: str) -> int:
+                 batches: Sequence[Batch], url: str) -> int:
     """Worker processes of the default executor if it is a :class:`ForkExecutor`, else 0.
 
     The default (``workers``, ``scheduler`` and ``processes`` all None) forks one worker per
@@ -258,7 +262,7 @@ class DaskExecutor:
 
     def pick(self, handle: Any, table: str) -> Any:
         """A future of one table's part of a batch result (on the same worker)."""
-        return self.client.submit(_pick, handle, table, key=f"{handle.key}-{table}",
+        return self.client.submit(pick_table, handle, table, key=f"{handle.key}-{table}",
                                   priority=100, pure=False)
 
     def next_done(self) -> tuple[Any, Any]:
@@ -277,7 +281,7 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batch], io: RawIO,
+def start_executor(workers: int | None, scheduler: Any, batches: Sequence[Batch], io: RawIO,
                    processes: bool | None = None, forked: ForkExecutor | None = None
                    ) -> Executor:
     """The executor of a run (see the module docstring for the choices); ``forked``, made
@@ -316,7 +320,7 @@ def start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batch
         return DaskExecutor(Client(cluster), io, cluster)
 
 
-def _input_bytes(batches: Sequence[_Batch]) -> int:
+def _input_bytes(batches: Sequence[Batch]) -> int:
     """Bytes of the source files still to convert (header and signal file of a record)."""
     total = 0
     for batch in batches:

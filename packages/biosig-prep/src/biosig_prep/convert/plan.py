@@ -1,9 +1,8 @@
-"""The plan of a run: its summary, batches, the layout knobs, the shared task spec and the
-fingerprint (phase 1 of :mod:`biosig_prep.convert`)."""
+"""The plan of a run: its summary, the layout knobs, the cut into batches, the sources' sizes
+and times, and the fingerprint (phase 1 of :mod:`biosig_prep.convert`)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -13,15 +12,19 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from biosig_prep.config import PrepConfig
+from biosig_prep.convert.types import stream_order
 from biosig_prep.readers import SourceFile, discover
 from biosig_prep.store import (
     SCHEMA_VERSION,
     SOURCES,
-    STAGING,
-    RawIO,
-    WindowCodec,
 )
 from biosig_prep.version import __version__
+
+__all__ = ["ConvertSummary", "SkippedRecord", "Layout", "plan_batches", "discover_each",
+           "source_stats", "source_sizes", "changed_sources", "run_fingerprint", "SOURCES_KEY",
+           "DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_BYTES", "DEFAULT_PART_BYTES",
+           "DEFAULT_MEMORY_BYTES", "DEFAULT_SHARD_BYTES", "DEFAULT_BLOCK_BYTES",
+           "AUTO_PROCESSES_BYTES", "AUTO_PROCESSES_MIN_CORES", "MAX_SKIPPED_LISTED"]
 
 DEFAULT_BATCH_SIZE = 32  # source files per batch task (a DREAMER file is always alone)
 # input bytes per batch task at most (32 ten-second 500 Hz records are ~3.9 MB): long records
@@ -38,7 +41,6 @@ DEFAULT_BLOCK_BYTES = 8 << 20  # target raw bytes of one write task (whole shard
 AUTO_PROCESSES_BYTES = 256 << 20
 AUTO_PROCESSES_MIN_CORES = 4
 MAX_SKIPPED_LISTED = 1000  # skipped records kept in the summary object (all are in records/)
-_STATUS_LEN = 300
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class ConvertSummary:
         return {"records_in": self.records_in, "records_ok": self.records_ok,
                 "records_skipped": self.records_skipped,
                 "skipped_reasons": dict(sorted(self.skipped_reasons.items())),
-                "windows": dict(sorted(self.windows.items(), key=lambda kv: _stream_order(kv[0]))),
+                "windows": dict(sorted(self.windows.items(), key=lambda kv: stream_order(kv[0]))),
                 "problems": list(self.problems)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,16 +122,6 @@ class ConvertSummary:
 # ------------------------------------------------------------------------------------------
 # The plan
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Batch:
-    index: int
-    sources: tuple[SourceFile, ...]
-
-    @property
-    def prefix(self) -> str:
-        return f"{STAGING}/b{self.index:06d}"
-
-
 def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_SIZE,
                  batch_bytes: int | None = None, sizes: Sequence[int] | None = None
                  ) -> list[tuple[SourceFile, ...]]:
@@ -162,39 +154,7 @@ def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_
     return batches
 
 
-@dataclass(frozen=True)
-class _RunSpec:
-    """What every task needs (small and picklable)."""
-
-    url: str
-    storage_options: dict | None
-    config_json: str
-    codecs: dict[str, WindowCodec]  # by modality
-    part_bytes: int
-    memory_bytes: int  # encoded bytes a batch keeps in memory before it spills to staging
-    threads: int | None  # DREAMER trial threads per task (None: the worker's CPU count)
-
-
-@functools.lru_cache(maxsize=8)
-def _config(config_json: str) -> PrepConfig:
-    return PrepConfig.model_validate_json(config_json)
-
-
-@functools.lru_cache(maxsize=8)
-def _raw_io(url: str, options_json: str) -> RawIO:
-    return RawIO.open(url, json.loads(options_json) or None)
-
-
-def _io_for(spec: _RunSpec) -> RawIO:
-    return _raw_io(spec.url, json.dumps(spec.storage_options or {}, sort_keys=True))
-
-
-def _stream_order(name: str) -> tuple[str, int]:
-    modality, _, rate = name.partition("@")
-    return modality, int(rate) if rate.isdigit() else 0
-
-
-def _discover_each(sources: Sequence[str | os.PathLike | SourceFile], fmt: str
+def discover_each(sources: Sequence[str | os.PathLike | SourceFile], fmt: str
                    ) -> tuple[list[SourceFile], list[str]]:
     """Discover every input on its own: one that fails (missing, unknown format, a folder
     with no records) is reported and the others are still converted. Raises if none is left."""
@@ -275,7 +235,7 @@ def changed_sources(before: dict[str, list[int]], now: dict[str, list[int]]) -> 
     return lines
 
 
-def _fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any],
+def run_fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any],
                  stats: dict[str, list[int]] | None = None) -> str:
     """The identity of a run: settings, layout, and every source by path, size and mtime."""
     h = hashlib.sha256()

@@ -11,22 +11,20 @@ from dataclasses import asdict, fields, replace
 from typing import Any
 
 from biosig_prep.config import PrepConfig
-from biosig_prep.convert.driver import _Driver, _Progress, load_markers
+from biosig_prep.convert.driver import Driver, Progress, load_markers
 from biosig_prep.convert.executors import ForkExecutor, fork_workers, start_executor
 from biosig_prep.convert.plan import (
     SOURCES_KEY,
     ConvertSummary,
     Layout,
-    _Batch,
-    _discover_each,
-    _fingerprint,
-    _RunSpec,
-    _stream_order,
     changed_sources,
+    discover_each,
     plan_batches,
+    run_fingerprint,
     source_sizes,
     source_stats,
 )
+from biosig_prep.convert.types import Batch, RunSpec, stream_order
 from biosig_prep.readers import SourceFile
 from biosig_prep.store import (
     SCHEMA_VERSION,
@@ -37,6 +35,8 @@ from biosig_prep.store import (
 )
 from biosig_prep.store.lock import WriterLock
 from biosig_prep.version import __version__
+
+__all__ = ["convert"]
 
 
 def convert(
@@ -102,7 +102,7 @@ def convert(
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     sources = list(sources)
-    found, problems = _discover_each(sources, fmt)
+    found, problems = discover_each(sources, fmt)
     formats = {s.format for s in found}
     if "dreamer" in formats and len(formats) > 1:
         raise ValueError("DREAMER files cannot share a store with other formats (their labels "
@@ -110,9 +110,9 @@ def convert(
     stats = source_stats(found)
     planned = plan_batches(found, layout.batch_size, layout.batch_bytes,
                            source_sizes(found, stats))
-    batches = [_Batch(i, b) for i, b in enumerate(planned)]
+    batches = [Batch(i, b) for i, b in enumerate(planned)]
     knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
-    fingerprint = _fingerprint(found, config, knobs, stats)
+    fingerprint = run_fingerprint(found, config, knobs, stats)
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
 
@@ -166,7 +166,7 @@ def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, f
         writer.open()
         writer.update_attrs(complete=False, conversion=conversion)
 
-    spec = _RunSpec(url=url, storage_options=storage_options,
+    spec = RunSpec(url=url, storage_options=storage_options,
                     config_json=config.model_dump_json(), codecs=codecs,
                     part_bytes=layout.part_bytes, memory_bytes=layout.memory_bytes,
                     threads=threads)
@@ -175,9 +175,9 @@ def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, f
     todo = deque(b for b in batches if b.index not in markers)
     executor = start_executor(workers, scheduler, todo, writer.raw, processes, forked)
     summary.executor = executor.name
-    driver = _Driver(spec, writer, config, batches, summary, layout, executor)
+    driver = Driver(spec, writer, config, batches, summary, layout, executor)
     driver.resume_from(markers, done_blocks)
-    bar = _Progress(progress, len(found),
+    bar = Progress(progress, len(found),
                     sum(len(b.sources) for b in batches if b.index in driver.markers))
     try:
         driver.admit_ready()
@@ -264,7 +264,7 @@ def _done_summary(url: str, writer: StoreWriter, summary: ConvertSummary, *, res
     summary.records_skipped = s.get("records_skipped", 0)
     summary.skipped_reasons = dict(s.get("skipped_reasons", {}))
     summary.windows = dict(sorted(s.get("windows", {}).items(),
-                                  key=lambda kv: _stream_order(kv[0])))
+                                  key=lambda kv: stream_order(kv[0])))
     summary.problems = list(s.get("problems", []))
     summary.batches_resumed = resumed
     summary.already_complete = resumed == 0

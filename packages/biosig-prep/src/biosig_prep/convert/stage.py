@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.config import PrepConfig
-from biosig_prep.convert.plan import _STATUS_LEN, _Batch, _config, _io_for, _RunSpec
+from biosig_prep.convert.types import Batch, RunSpec, config_for, io_for, short_status
 from biosig_prep.processing import process_dreamer_trial, process_recording
 from biosig_prep.readers import ReadError, SourceFile, read_dreamer, read_source
 from biosig_prep.recording import ProcessedRecord
@@ -25,6 +25,9 @@ from biosig_prep.store import (
     STAGING,
     RawIO,
 )
+
+__all__ = ["run_batch", "batch_marker", "pick_table", "spill_table", "Staged", "load_npz",
+           "write_parts"]
 
 
 def _json_default(value: Any) -> Any:
@@ -37,14 +40,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _STATUS_LEN else text[: _STATUS_LEN - 3] + "..."
-
-
 def _failed(src: SourceFile, status: str, record_id: str | None = None) -> ProcessedRecord:
     return ProcessedRecord(record_id=record_id or src.record_id, source="unknown", path=src.path,
-                           fs_original=float("nan"), n_samples=0, status=_short(status))
+                           fs_original=float("nan"), n_samples=0, status=short_status(status))
 
 
 def _records_of(src: SourceFile, config: PrepConfig, threads: int) -> Iterator[ProcessedRecord]:
@@ -100,7 +98,7 @@ def _dreamer_records(src: SourceFile, config: PrepConfig, threads: int
         yield _failed(src, f"read: {exc.reason}", f"{src.record_id}/unreadable")
 
 
-def _load_npz(io: RawIO, key: str) -> dict[str, np.ndarray]:
+def load_npz(io: RawIO, key: str) -> dict[str, np.ndarray]:
     data = io.get(key)
     if data is None:
         raise FileNotFoundError(f"staging object {key} is missing; the conversion cannot "
@@ -138,7 +136,7 @@ def write_parts(io: RawIO, base: str, first_part: int, windows: Sequence[bytes],
 
 
 @dataclass
-class _Staged:
+class Staged:
     """Encoded windows of one stream of one batch, with their bookkeeping.
 
     In memory, window i is ``mem[i]``; spilled (``mem`` is None), it is bytes ``offset[i] :
@@ -182,8 +180,8 @@ class _Staged:
         return buf.getvalue()
 
     @classmethod
-    def from_staging(cls, io: RawIO, base: str) -> _Staged:
-        idx = _load_npz(io, f"{base}/index.npz")
+    def from_staging(cls, io: RawIO, base: str) -> Staged:
+        idx = load_npz(io, f"{base}/index.npz")
         n_parts = int(idx["part"].max()) + 1 if len(idx["part"]) else 0
         return cls(parts=[f"{base}/p{k:04d}" for k in range(n_parts)], **idx)
 
@@ -193,7 +191,7 @@ class _BatchResult:
     """What a batch task returns: its marker (JSON-able) and its encoded windows."""
 
     marker: dict[str, Any]
-    streams: dict[str, _Staged]
+    streams: dict[str, Staged]
     labels: dict[str, np.ndarray] | None
 
 
@@ -254,7 +252,7 @@ class _StreamStage:
         self.pending_bytes -= size
         self.batch.in_memory -= size
 
-    def finish(self) -> tuple[dict[str, Any], _Staged]:
+    def finish(self) -> tuple[dict[str, Any], Staged]:
         n = len(self.sizes)
         mem = None
         if self.batch.spilling:
@@ -268,7 +266,7 @@ class _StreamStage:
         for m in self.masks:
             masks[at:at + len(m), : m.shape[1]] = m
             at += len(m)
-        staged = _Staged(sizes=np.asarray(self.sizes, dtype=np.int64),
+        staged = Staged(sizes=np.asarray(self.sizes, dtype=np.int64),
                          part=np.asarray(part, np.int32), offset=np.asarray(offset, np.int64),
                          start=(np.concatenate(self.starts) if self.starts
                                 else np.zeros(0, np.int64)),
@@ -285,7 +283,7 @@ class _StreamStage:
 class _BatchStage:
     """The output of one batch task as it is produced."""
 
-    def __init__(self, spec: _RunSpec, batch: _Batch, io: RawIO) -> None:
+    def __init__(self, spec: RunSpec, batch: Batch, io: RawIO) -> None:
         self.io, self.codecs = io, spec.codecs
         self.part_bytes, self.memory_bytes = spec.part_bytes, spec.memory_bytes
         self.batch = batch
@@ -301,7 +299,7 @@ class _BatchStage:
     def add(self, pr: ProcessedRecord) -> None:
         row = len(self.rows)
         self.rows.append({"id": pr.record_id, "source": pr.source, "path": pr.path,
-                          "status": _short(pr.status),
+                          "status": short_status(pr.status),
                           "metadata": json.dumps(pr.metadata, sort_keys=True,
                                                  default=_json_default),
                           "fs": float(pr.fs_original), "n_samples": int(pr.n_samples)})
@@ -327,7 +325,7 @@ class _BatchStage:
                 stage.spill(final=False)
 
     def finish(self) -> _BatchResult:
-        streams: dict[str, _Staged] = {}
+        streams: dict[str, Staged] = {}
         infos: dict[str, Any] = {}
         for name, stage in sorted(self.streams.items()):
             infos[name], streams[name] = stage.finish()
@@ -358,11 +356,11 @@ def _put_labels(io: RawIO, base: str, labels: dict[str, np.ndarray]) -> None:
     io.put(f"{base}/labels.npz", buf.getvalue())
 
 
-def _run_batch(spec: _RunSpec, batch: _Batch) -> _BatchResult:
+def run_batch(spec: RunSpec, batch: Batch) -> _BatchResult:
     """Process one batch (runs on a worker)."""
-    config = _config(spec.config_json)
+    config = config_for(spec.config_json)
     threads = spec.threads or os.cpu_count() or 1
-    io = _io_for(spec)
+    io = io_for(spec)
     stage = _BatchStage(spec, batch, io)
     for src in batch.sources:
         for pr in _records_of(src, config, threads):
@@ -372,21 +370,21 @@ def _run_batch(spec: _RunSpec, batch: _Batch) -> _BatchResult:
     return result
 
 
-def _marker(result: _BatchResult) -> dict[str, Any]:
+def batch_marker(result: _BatchResult) -> dict[str, Any]:
     """What the driver needs of a batch result (small; the windows stay where they are)."""
     return result.marker
 
 
-def _pick(result: _BatchResult, table: str) -> _Staged | dict[str, np.ndarray] | None:
+def pick_table(result: _BatchResult, table: str) -> Staged | dict[str, np.ndarray] | None:
     """One table's part of a batch result (so the rest of the result can be freed)."""
     return result.labels if table == LABELS else result.streams.get(table)
 
 
-def _spill(spec: _RunSpec, batch: int, table: str, data: _Staged | dict[str, np.ndarray]
+def spill_table(spec: RunSpec, batch: int, table: str, data: Staged | dict[str, np.ndarray]
            ) -> str:
     """Write one table's windows of a batch to the staging area (runs where ``data`` lives);
     later blocks read them from there."""
-    io = _io_for(spec)
+    io = io_for(spec)
     base = f"{STAGING}/b{batch:06d}/data/{table}"
     if table == LABELS:
         _put_labels(io, base, data)
