@@ -121,6 +121,7 @@ def _keys(root: Path) -> list[str]:
     {"batch_size": 3, "shard_bytes": 1, "block_bytes": 1},  # a shard per window, many pieces
     {"batch_size": 2, "memory_bytes": 0, "part_bytes": 50_000},  # every batch spills
     {"batch_size": 2, "block_bytes": 400_000},  # low-rate tables wait and get spilled
+    {"batch_bytes": 300_000},  # batches cut by input bytes: long records alone
 ])
 def test_layout_settings_do_not_change_the_data(corpus, reference, tmp_path, settings):
     dst = tmp_path / "x.zarr"

@@ -2,6 +2,8 @@
 
 Usage: python tools/bench/bench_convert.py [--records 500] [--big 2000] [--repeats 3]
                                            [--out bench-out/convert] [--json FILE]
+       python tools/bench/bench_convert.py --whole [--records 600] [--repeats 5]
+                                           [--out bench-out/convert]
 
 Generates (once, under --out) Challenge-style corpora of 10 s, 12-lead, 500 Hz records in
 MATLAB v4 (``biosig_prep.synth``; sources PTB-XL, Georgia, Chapman-Ningbo), warms the page
@@ -21,6 +23,15 @@ every 10 ms) of (a) at two corpus sizes, the store's bytes per record against th
 and checks that biosig-prep's reader gives exactly ``wfdb.rdrecord``'s values and that its
 windows equal those of the same processing fed by ``wfdb.rdrecord``. Prints Markdown tables.
 The machine is shared: the load average before and after is printed beside the figures.
+
+``--whole`` (issue 19) instead compares two whole processes, start-up included, on the mixed
+corpus of ``bench_store.py`` (600 Challenge-style records of all seven sources, 10-120 s, 257,
+500 and 1000 Hz, ~86 MiB of ``.hea`` + ``.mat``; clean: no quirks, nothing broken): the
+``biosig-prep convert SRC DST`` command with its defaults against the script a user would
+write (``tools/bench/user_convert_script.py``: ``wfdb.rdrecord``, Butterworth band-pass and
+notch with ``filtfilt``, ``resample_poly`` per rate, one ``.npy`` per record and rate). The two
+commands alternate, ``--repeats`` times each; it reports the median wall time, the median CPU
+time of the process and its children (``getrusage``), and the cores used (CPU / wall).
 """
 
 from __future__ import annotations
@@ -230,6 +241,83 @@ def check_equal_to_wfdb(src: Path, store_path: Path, n: int = 60) -> dict:
             "windows_equal": bool(windows_equal)}
 
 
+# ---- whole processes: the command against a user's script (issue 19) -----------------------
+
+USER_SCRIPT = Path(__file__).with_name("user_convert_script.py")
+
+
+def mixed_corpus(out: Path, n: int) -> Path:
+    """The corpus of ``bench_store.py`` without quirks: all sources, INCART cut to 120 s."""
+    from biosig_prep.synth.challenge import write_challenge_corpus
+
+    path = out / f"mixed-{n}"
+    if not (path / "manifest.json").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        write_challenge_corpus(path, n_records=n, seed=0, quirks=False, broken=0,
+                               long_seconds=120.0)
+    return path
+
+
+def timed(cmd: list[str]) -> dict:
+    """Wall and CPU seconds (user + system, the process and its children) of one command."""
+    import resource
+
+    def children_cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    cpu0, t0 = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    cpu = children_cpu() - cpu0
+    return {"wall": wall, "cpu": cpu, "cores": cpu / wall}
+
+
+def whole_process(args: argparse.Namespace) -> None:
+    """``biosig-prep convert`` against the user's script, whole processes, alternating."""
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    src = mixed_corpus(out, args.records)
+    raw = raw_bytes(src)
+    warm(src)
+    exe = Path(sys.executable).with_name("biosig-prep")
+    ours = [str(exe)] if exe.exists() else [sys.executable, "-m", "biosig_prep.cli"]
+    commands = {
+        "biosig-prep convert": ours + ["convert", str(src), str(out / "whole.zarr"),
+                                       "--no-progress"],
+        "user script": [sys.executable, str(USER_SCRIPT), str(src), str(out / "whole-npy")],
+    }
+    info = machine()
+    runs: dict[str, list[dict]] = {k: [] for k in commands}
+    for rep in range(args.repeats):
+        for name, cmd in commands.items():
+            shutil.rmtree(cmd[-2] if name == "biosig-prep convert" else cmd[-1],
+                          ignore_errors=True)
+            runs[name].append(timed(cmd))
+        print(f"repeat {rep + 1}/{args.repeats}: " + ", ".join(
+            f"{k} {v[-1]['wall']:.2f} s wall, {v[-1]['cpu']:.2f} s CPU" for k, v in runs.items()),
+            file=sys.stderr, flush=True)
+    info["load_after"] = os.getloadavg()
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("wall", "cpu", "cores")}
+           for k, v in runs.items()}
+    ours_m, user_m = med["biosig-prep convert"], med["user script"]
+    print(f"Machine: {info['cpus']} CPUs ({info['cpu']}), Python {info['python']}; load "
+          f"average before {info['load_before'][0]:.1f}, after {info['load_after'][0]:.1f} "
+          "(shared machine).\n")
+    print(f"Corpus: {args.records} records, {raw / 2**20:.1f} MiB of .hea + .mat, 4 rates; "
+          f"whole processes, alternating, median of {args.repeats}.\n")
+    print("| command | wall s | CPU s | cores used |\n|---|---:|---:|---:|")
+    for name, m in med.items():
+        print(f"| {name} | {m['wall']:.2f} | {m['cpu']:.2f} | {m['cores']:.2f} |")
+    print(f"\nuser script / biosig-prep convert: {user_m['wall'] / ours_m['wall']:.2f}x in wall "
+          f"time (goal >= 3x), {user_m['cpu'] / ours_m['cpu']:.2f}x in CPU time.")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "runs": runs, "median": med,
+                                         "raw_bytes": raw}, indent=2))
+
+
 def machine() -> dict:
     cpu = platform.processor() or ""
     try:
@@ -250,11 +338,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("bench-out/convert"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--whole", action="store_true",
+                    help="only the whole-process comparison with the user's script (issue 19)")
     ap.add_argument("--child", nargs=3, metavar=("NAME", "SRC", "DST"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         name, src, dst = args.child
         child(name, Path(src), Path(dst))
+        return
+    if args.whole:
+        whole_process(args)
         return
 
     info = machine()

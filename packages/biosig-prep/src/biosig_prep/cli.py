@@ -90,8 +90,8 @@ def convert(
              "(config default: auto).")] = None,
     workers: Annotated[int | None, typer.Option(
         help="Local worker processes (dask); 0 runs everything in this process (default: "
-             "one worker per CPU core, as threads of this process on small machines and for "
-             "small jobs).", min=0)] = None,
+             "one worker per CPU core, as processes forked from this one; dask processes on "
+             "large machines for large jobs).", min=0)] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Address of a dask.distributed scheduler to run on instead of local workers "
              "(its workers must see SRC and DST).")] = None,

@@ -3,8 +3,9 @@
 How a run goes
 --------------
 1. **Plan.** :func:`~biosig_prep.readers.discover` lists the sources (path-sorted); they are
-   cut into batches of ``batch_size`` consecutive files (a DREAMER file is a batch of its own:
-   the ``.mat`` is read once and its trials are processed on a thread pool). The sources, the
+   cut into batches of ``batch_size`` consecutive files and at most ``batch_bytes`` of input
+   (long records make short batches, so the workers' shares stay even; a DREAMER file is a
+   batch of its own: the ``.mat`` is read once and its trials are processed on a thread pool). The sources, the
    config, the layout settings and the package version give the run's *fingerprint*.
 2. **Process** (parallel: one task per batch). A batch task reads and processes its records one
    at a time and encodes every window exactly as it will sit in its shard (Blosc, one window
@@ -38,7 +39,10 @@ windows in memory or spilled as part files), :mod:`~biosig_prep.convert.driver` 
 blocks, durability), :mod:`~biosig_prep.convert.blocks` (4: writing a block),
 :mod:`~biosig_prep.convert.run` (5 and the entry point :func:`convert`), and
 :mod:`~biosig_prep.convert.executors` (where tasks run, behind the :class:`Executor` protocol the
-driver is given).
+driver is given). :mod:`~biosig_prep.convert.types` is the package's internal contract: the
+plain types and functions its modules share (``Batch``, ``RunSpec``, ``Piece``, ``Block``,
+``io_for``, ...). Across modules only names without an underscore are used (each module's
+``__all__`` lists its own); a name with one is private to its module.
 
 Resume: a killed run leaves ``complete = False`` and its markers. Rerunning the same command
 (same fingerprint) reads the batch markers (those batches are not processed again), skips the
@@ -51,16 +55,22 @@ Executors: ``workers=0`` runs everything in this process, one task at a time (te
 debugging); ``workers=N`` starts a local dask.distributed cluster of N single-threaded worker
 processes; ``scheduler=ADDRESS`` (or a ``Client``) runs on an existing dask cluster, whose
 workers must see the sources and the destination URL. The default (``workers=None``) is one
-worker per CPU core: threads of this process, a plain priority thread pool (the numerical work
-of filters, resampling, compression and file I/O releases the GIL, while worker processes cost
-seconds to start and ~40 % more CPU per record, and dask's in-process scheduler ~1 ms of CPU
-per record), unless the machine has at least ``AUTO_PROCESSES_MIN_CORES`` cores and the job at
-least ``AUTO_PROCESSES_BYTES`` of input: then a local dask process cluster. A single batch runs
-in this process. ``processes=True/False`` forces either. The task graph is the same
-whichever executor runs it.
+worker per CPU core: processes forked from this one (:class:`~biosig_prep.convert.executors.
+ForkExecutor`; a local destination, where fork exists): they start in milliseconds with the
+modules already imported and process records without sharing a GIL, while this process admits
+batches and writes blocks on one thread. Where fork is not available, the destination is a URL,
+or this process runs other threads already (fork copies only the calling thread: a test
+runner, an embedding application), the workers are threads of this process, a plain priority
+thread pool (filters, resampling, compression and file I/O release the GIL, the per-record
+Python code does not: ~1.2 of 2 cores busy). On a machine of at least
+``AUTO_PROCESSES_MIN_CORES`` cores and a job of at least ``AUTO_PROCESSES_BYTES`` of input the
+default is a local dask process cluster. A single batch runs in this process.
+``processes=False`` forces threads, ``processes=True`` dask processes. The task graph is the
+same whichever executor runs it, and so is the store, byte for byte.
 """
 
 from biosig_prep.convert.plan import (
+    DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     ConvertSummary,
     Layout,
@@ -70,4 +80,4 @@ from biosig_prep.convert.plan import (
 from biosig_prep.convert.run import convert
 
 __all__ = ["convert", "ConvertSummary", "SkippedRecord", "Layout", "plan_batches",
-           "DEFAULT_BATCH_SIZE"]
+           "DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_BYTES"]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from biosig_prep.convert.plan import _io_for, _RunSpec
-from biosig_prep.convert.stage import _load_npz, _Staged
+from biosig_prep.convert.stage import Staged, load_npz
+from biosig_prep.convert.types import Block, RunSpec, io_for
 from biosig_prep.store import (
     LABELS,
     LABELS_CHUNK,
@@ -22,45 +21,13 @@ from biosig_prep.store import (
 )
 from biosig_prep.store.integrity import object_record
 
-
-@dataclass(frozen=True)
-class _Piece:
-    """Windows ``local_lo..local_hi`` of a batch's result, placed at ``global_lo``."""
-
-    batch: int
-    local_lo: int
-    local_hi: int
-    global_lo: int
-    row0: int  # row of the batch's first record in records/
-
-    @property
-    def global_hi(self) -> int:
-        return self.global_lo + self.local_hi - self.local_lo
+__all__ = ["write_block"]
 
 
-@dataclass(frozen=True)
-class _Block:
-    table: str  # a stream name or "labels"
-    index: int
-    lo: int
-    hi: int
-    pieces: tuple[_Piece, ...]
-    stream: StreamSpec | None = None
-    label_keys: tuple[str, ...] = ()
-
-    @property
-    def batches(self) -> tuple[int, ...]:
-        return tuple(dict.fromkeys(p.batch for p in self.pieces))
-
-    @property
-    def marker(self) -> str:
-        return f"{STAGING}/blocks/{self.table}/{self.index:08d}"
-
-
-def _write_block(spec: _RunSpec, block: _Block, *data: Any) -> tuple[str, int]:
+def write_block(spec: RunSpec, block: Block, *data: Any) -> tuple[str, int]:
     """Write one block. ``data`` holds this table's part of each batch in ``block.batches``
-    (a ``_Staged``, a labels dict, or None: read it from the staging area)."""
-    io = _Recording(_io_for(spec))
+    (a ``Staged``, a labels dict, or None: read it from the staging area)."""
+    io = _Recording(io_for(spec))
     by_batch = dict(zip(block.batches, data, strict=True))
     if block.stream is None:
         _write_label_block(io, block, by_batch)
@@ -88,7 +55,7 @@ class _Recording:
         return self.raw.get(*args, **kw)
 
 
-def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[int, Any]
+def _write_stream_block(io: RawIO, block: Block, s: StreamSpec, by_batch: dict[int, Any]
                         ) -> None:
     chunks: list = []
     records, starts, masks, pmasks = [], [], [], []
@@ -97,7 +64,7 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
     for piece in block.pieces:
         staged = by_batch[piece.batch]
         if staged is None:
-            staged = _Staged.from_staging(io, f"{STAGING}/b{piece.batch:06d}/data/{s.name}")
+            staged = Staged.from_staging(io, f"{STAGING}/b{piece.batch:06d}/data/{s.name}")
             by_batch[piece.batch] = staged
         sl = slice(piece.local_lo, piece.local_hi)
         chunks += staged.window_bytes(io, piece.local_lo, piece.local_hi)
@@ -127,12 +94,12 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
                small_chunk_bytes(values, s.block_size, "<i8"))
 
 
-def _write_label_block(io: RawIO, block: _Block, by_batch: dict[int, Any]) -> None:
+def _write_label_block(io: RawIO, block: Block, by_batch: dict[int, Any]) -> None:
     values: dict[str, list[np.ndarray]] = {k: [] for k in block.label_keys}
     for piece in block.pieces:
         labels = by_batch[piece.batch]
         if labels is None:
-            labels = _load_npz(io, f"{STAGING}/b{piece.batch:06d}/data/{LABELS}/labels.npz")
+            labels = load_npz(io, f"{STAGING}/b{piece.batch:06d}/data/{LABELS}/labels.npz")
             by_batch[piece.batch] = labels
         for key in block.label_keys:
             values[key].append(labels[key][piece.local_lo:piece.local_hi])

@@ -9,18 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from biosig_prep.config import PrepConfig
-from biosig_prep.convert.blocks import _Block, _Piece, _write_block
+from biosig_prep.convert.blocks import write_block
 from biosig_prep.convert.executors import Executor
 from biosig_prep.convert.plan import (
     MAX_SKIPPED_LISTED,
     ConvertSummary,
     Layout,
     SkippedRecord,
-    _Batch,
-    _RunSpec,
-    _stream_order,
 )
-from biosig_prep.convert.stage import _marker, _merge_classes, _run_batch, _short, _spill
+from biosig_prep.convert.stage import batch_marker, merge_classes, run_batch, spill_table
+from biosig_prep.convert.types import Batch, Block, Piece, RunSpec, short_status, stream_order
 from biosig_prep.dsp.leads import stream_channels
 from biosig_prep.progress import progress_bar
 from biosig_prep.store import (
@@ -36,6 +34,8 @@ from biosig_prep.store import (
     auto_shard_size,
 )
 
+__all__ = ["Driver", "Progress", "load_markers"]
+
 
 @dataclass
 class _Table:
@@ -47,17 +47,17 @@ class _Table:
     label_keys: tuple[str, ...] = ()
     label_classes: dict[str, list[str]] = field(default_factory=dict)  # per-window labels
     count: int = 0  # windows (rows) admitted so far
-    pieces: deque = field(default_factory=deque)  # _Piece not yet in a submitted block
+    pieces: deque = field(default_factory=deque)  # Piece not yet in a submitted block
     next_block: int = 0
 
     def stream_labels(self, classes: dict[str, list[str]]) -> bool:
         """Merge a batch's per-window label classes; True if they grew."""
         before = {k: len(v) for k, v in self.label_classes.items()}
-        _merge_classes(self.label_classes, classes)
+        merge_classes(self.label_classes, classes)
         return before != {k: len(v) for k, v in self.label_classes.items()}
 
 
-class _Progress:
+class Progress:
     """A rich progress bar over source files (a no-op when disabled)."""
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
@@ -108,7 +108,7 @@ def load_markers(io: RawIO) -> tuple[dict[int, dict[str, Any]], set[tuple[str, i
     return markers, done_blocks
 
 
-class _Driver:
+class Driver:
     """Admits batches in plan order, cuts blocks, and keeps track of what is durable.
 
     A batch becomes *durable* (its ``done.json`` is written) when each of its tables (streams,
@@ -117,8 +117,8 @@ class _Driver:
     is spilled, so memory stays bounded and a kill loses at most a few batches of work.
     """
 
-    def __init__(self, spec: _RunSpec, writer: StoreWriter, config: PrepConfig,
-                 batches: list[_Batch], summary: ConvertSummary, layout: Layout,
+    def __init__(self, spec: RunSpec, writer: StoreWriter, config: PrepConfig,
+                 batches: list[Batch], summary: ConvertSummary, layout: Layout,
                  executor: Executor | None = None, spill_age: int = 4) -> None:
         self.spec, self.writer, self.config = spec, writer, config
         self.io = writer.raw
@@ -153,10 +153,10 @@ class _Driver:
         self.resumed = set(self.markers)
 
     # -- tasks ---------------------------------------------------------------------------
-    def submit_batch(self, batch: _Batch) -> None:
+    def submit_batch(self, batch: Batch) -> None:
         ex = self.executor
-        self.handles[batch.index] = ex.submit(("batch", batch.index), _run_batch, self.spec,
-                                              batch, priority=0, report=_marker)
+        self.handles[batch.index] = ex.submit(("batch", batch.index), run_batch, self.spec,
+                                              batch, priority=0, report=batch_marker)
 
     def task_done(self, tag: tuple, result: Any) -> None:
         if tag[0] == "batch":
@@ -206,7 +206,7 @@ class _Driver:
                 if info.get("labels") and table.stream_labels(info["labels"]):
                     self.writer.ensure_stream_labels(name, table.label_classes)
                 if table.stream.channels != channels and row not in excluded:
-                    excluded[row] = _short(
+                    excluded[row] = short_status(
                         f"skipped: channels {list(channels)} differ from stream {name}'s "
                         f"{list(table.stream.channels)} (one channel set per stream)")
         if labels:
@@ -253,9 +253,9 @@ class _Driver:
             if n and row not in excluded:
                 last = table.pieces[-1] if table.pieces else None
                 if last is not None and last.batch == b and last.local_hi == local:
-                    table.pieces[-1] = _Piece(b, last.local_lo, local + n, last.global_lo, row0)
+                    table.pieces[-1] = Piece(b, last.local_lo, local + n, last.global_lo, row0)
                 else:
-                    table.pieces.append(_Piece(b, local, local + n, table.count, row0))
+                    table.pieces.append(Piece(b, local, local + n, table.count, row0))
                     added += 1
                 table.count += n
             local += n
@@ -292,12 +292,12 @@ class _Driver:
                     if p.global_lo >= hi:
                         break
                     a, z = max(p.global_lo, lo), min(p.global_hi, hi)
-                    pieces.append(_Piece(p.batch, p.local_lo + a - p.global_lo,
+                    pieces.append(Piece(p.batch, p.local_lo + a - p.global_lo,
                                          p.local_lo + z - p.global_lo, a, p.row0))
                 consumed = []
                 while table.pieces and table.pieces[0].global_hi <= hi:
                     consumed.append(table.pieces.popleft().batch)
-                block = _Block(table.name, k, lo, hi, tuple(pieces), table.stream,
+                block = Block(table.name, k, lo, hi, tuple(pieces), table.stream,
                                table.label_keys)
                 table.next_block += 1
                 if (table.name, k) not in self.done_blocks:
@@ -308,7 +308,7 @@ class _Driver:
                         data.append(entry.handle)
                     tag = ("block", table.name, k)
                     self.running[tag] = block
-                    self.executor.submit(tag, _write_block, self.spec, block, *data,
+                    self.executor.submit(tag, write_block, self.spec, block, *data,
                                          priority=10)
                 for b in consumed:
                     self.entries[b][table.name].open_pieces -= 1
@@ -325,10 +325,10 @@ class _Driver:
                     entry.spilling = True
                     tag = ("spill", p.batch, table.name)
                     self.running[tag] = (p.batch, table.name)
-                    self.executor.submit(tag, _spill, self.spec, p.batch, table.name,
+                    self.executor.submit(tag, spill_table, self.spec, p.batch, table.name,
                                          entry.handle, priority=20)
 
-    def _block_done(self, block: _Block) -> None:
+    def _block_done(self, block: Block) -> None:
         self.done_blocks.add((block.table, block.index))
         self._record_block(block.marker)
         for b in block.batches:
@@ -373,5 +373,5 @@ class _Driver:
         s = self.summary
         s.skipped_reasons = dict(self.reasons)
         s.windows = {name: t.count for name, t in sorted(self.tables.items(),
-                                                         key=lambda kv: _stream_order(kv[0]))
+                                                         key=lambda kv: stream_order(kv[0]))
                      if t.stream}

@@ -3,20 +3,28 @@ one small protocol (:class:`Executor`) that the driver is given."""
 
 from __future__ import annotations
 
+import gc
 import heapq
 import logging
+import multiprocessing
 import os
 import queue
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from biosig_prep.convert.plan import AUTO_PROCESSES_BYTES, AUTO_PROCESSES_MIN_CORES, _Batch
-from biosig_prep.convert.stage import _pick
+from biosig_prep.convert.plan import AUTO_PROCESSES_BYTES, AUTO_PROCESSES_MIN_CORES
+from biosig_prep.convert.stage import pick_table, run_batch
+from biosig_prep.convert.types import Batch
 from biosig_prep.store import (
     RawIO,
 )
+
+__all__ = ["Executor", "LocalExecutor", "ForkExecutor", "DaskExecutor", "fork_workers",
+           "start_executor"]
 
 
 class Executor(Protocol):
@@ -28,11 +36,13 @@ class Executor(Protocol):
         of the value itself (the value stays where it was made).
     next_done() -> (tag, reported value) of the next finished task, in completion order; a
         task's exception is raised here.
-    pick(handle, table) -> a handle of ``_pick(value, table)`` (one table of a batch result).
+    pick(handle, table) -> a handle of ``pick_table(value, table)`` (one table of a batch result).
     lookahead : batches that may run ahead of the driver's frontier; ``len()`` tasks pending.
+    name : where the tasks run, for the summary ("4 threads", "2 forked processes", ...).
     """
 
     lookahead: int
+    name: str
 
     def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
                report: Callable[[Any], Any] | None = None) -> Any: ...
@@ -67,6 +77,7 @@ class LocalExecutor:
         self._n = 0
         self._pending = 0
         self.lookahead = threads + 2 if threads else 1
+        self.name = f"{threads} threads" if threads else "this process"
         self._threads: list[threading.Thread] = []
         if threads:
             self._cv = threading.Condition()
@@ -120,7 +131,7 @@ class LocalExecutor:
         return tag, value
 
     def pick(self, handle: _LocalTask, table: str) -> Any:
-        return _pick(handle.value, table)
+        return pick_table(handle.value, table)
 
     def close(self) -> None:
         if self._threads:
@@ -131,6 +142,90 @@ class LocalExecutor:
             for t in self._threads:
                 t.join()
         self._heap.clear()
+
+
+class ForkExecutor:
+    """Batch tasks on ``processes`` worker processes forked from this one, every other task
+    (block writes, spills: their data is already here) on one thread of this process.
+
+    Forked workers start in milliseconds with every module this process has imported (no
+    second import of scipy, no scheduler), and process records without sharing a GIL, so the
+    cores are all busy. A batch's result (its encoded windows) comes back to this process by
+    pipe, as with threads it would simply stay here. Fork is only safe while this process has
+    a single thread, so the workers are forked in the constructor: create the executor before
+    anything starts a thread (zarr's event loop does, at the first store operation); see
+    :func:`fork_workers`.
+    """
+
+    def __init__(self, processes: int) -> None:
+        if threading.active_count() > 1:
+            raise RuntimeError("ForkExecutor must be created while this process has a single "
+                               "thread (fork copies no other thread)")
+        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+        # the objects that exist now are the workers' too: keep them out of the collector, or
+        # its passes write to every page they sit on and each worker copies those pages
+        gc.freeze()
+        try:
+            self._pool.submit(int)  # forks every worker now (the fork context starts them all)
+        finally:
+            gc.unfreeze()
+        self._local: ThreadPoolExecutor | None = None  # started after the fork, when needed
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending = 0
+        self.lookahead = processes + 2
+        self.name = f"{processes} forked processes"
+
+    def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
+               report: Callable[[Any], Any] | None = None) -> Future:
+        if fn is run_batch:
+            fut = self._pool.submit(fn, *args)
+        else:  # its arguments are values in this process (see pick)
+            if self._local is None:
+                self._local = ThreadPoolExecutor(1, thread_name_prefix="biosig-prep-write")
+            fut = self._local.submit(fn, *[a.result() if isinstance(a, Future) else a
+                                           for a in args])
+        self._pending += 1
+        fut.add_done_callback(lambda f: self._done.put((tag, report, f)))
+        return fut
+
+    def __len__(self) -> int:
+        return self._pending
+
+    def next_done(self) -> tuple[Any, Any]:
+        tag, report, fut = self._done.get()
+        self._pending -= 1
+        value = fut.result()  # raises the task's exception
+        return tag, value if report is None else report(value)
+
+    def pick(self, handle: Future, table: str) -> Any:
+        return pick_table(handle.result(), table)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._local is not None:
+            self._local.shutdown(wait=True, cancel_futures=True)
+
+
+def fork_workers(workers: int | None, scheduler: Any, processes: bool | None,
+                 batches: Sequence[Batch], url: str) -> int:
+    """Worker processes of the default executor if it is a :class:`ForkExecutor`, else 0.
+
+    The default (``workers``, ``scheduler`` and ``processes`` all None) forks one worker per
+    core for a local destination on Linux (macOS has fork, but its system libraries are not
+    safe after it), when the run has more than one batch, and neither a dask process cluster
+    is due (see :func:`start_executor`) nor this process runs other threads already (a test
+    runner's, an embedding application's): then threads of this process.
+    """
+    if workers is not None or scheduler is not None or processes is not None:
+        return 0
+    n = os.cpu_count() or 1
+    if n < 2 or len(batches) <= 1 or "://" in url:
+        return 0
+    if n >= AUTO_PROCESSES_MIN_CORES and _input_bytes(batches) >= AUTO_PROCESSES_BYTES:
+        return 0
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return 0
+    return n
 
 
 class DaskExecutor:
@@ -150,6 +245,7 @@ class DaskExecutor:
         self._run = uuid.uuid4().hex[:8]
         threads = sum(client.nthreads().values()) or 1
         self.lookahead = threads + 2  # batches ahead of the frontier: bounds the memory
+        self.name = f"dask ({threads} worker threads)"
 
     def submit(self, tag: Any, fn: Callable, *args: Any, priority: int = 0,
                report: Callable[[Any], Any] | None = None) -> Any:
@@ -166,7 +262,7 @@ class DaskExecutor:
 
     def pick(self, handle: Any, table: str) -> Any:
         """A future of one table's part of a batch result (on the same worker)."""
-        return self.client.submit(_pick, handle, table, key=f"{handle.key}-{table}",
+        return self.client.submit(pick_table, handle, table, key=f"{handle.key}-{table}",
                                   priority=100, pure=False)
 
     def next_done(self) -> tuple[Any, Any]:
@@ -185,9 +281,13 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batch], io: RawIO,
-                   processes: bool | None = None) -> Executor:
-    """The executor of a run (see the module docstring for the choices)."""
+def start_executor(workers: int | None, scheduler: Any, batches: Sequence[Batch], io: RawIO,
+                   processes: bool | None = None, forked: ForkExecutor | None = None
+                   ) -> Executor:
+    """The executor of a run (see the module docstring for the choices); ``forked``, made
+    earlier (see :func:`fork_workers`), is the default's when given."""
+    if forked is not None:
+        return forked
     if scheduler is None and (workers == 0 or (workers is None and len(batches) <= 1)):
         return LocalExecutor(0)
     n = workers if workers is not None else (os.cpu_count() or 1)
@@ -220,7 +320,7 @@ def start_executor(workers: int | None, scheduler: Any, batches: Sequence[_Batch
         return DaskExecutor(Client(cluster), io, cluster)
 
 
-def _input_bytes(batches: Sequence[_Batch]) -> int:
+def _input_bytes(batches: Sequence[Batch]) -> int:
     """Bytes of the source files still to convert (header and signal file of a record)."""
     total = 0
     for batch in batches:

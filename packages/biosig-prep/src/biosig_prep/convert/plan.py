@@ -1,9 +1,8 @@
-"""The plan of a run: its summary, batches, the layout knobs, the shared task spec and the
-fingerprint (phase 1 of :mod:`biosig_prep.convert`)."""
+"""The plan of a run: its summary, the layout knobs, the cut into batches, the sources' sizes
+and times, and the fingerprint (phase 1 of :mod:`biosig_prep.convert`)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -13,18 +12,25 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from biosig_prep.config import PrepConfig
+from biosig_prep.convert.types import stream_order
 from biosig_prep.datasets.ptbxl import ptbxl_tables_files
 from biosig_prep.readers import SourceFile, discover
 from biosig_prep.store import (
     SCHEMA_VERSION,
     SOURCES,
-    STAGING,
-    RawIO,
-    WindowCodec,
 )
 from biosig_prep.version import __version__
 
+__all__ = ["ConvertSummary", "SkippedRecord", "Layout", "plan_batches", "discover_each",
+           "source_stats", "source_sizes", "changed_sources", "run_fingerprint", "SOURCES_KEY",
+           "DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_BYTES", "DEFAULT_PART_BYTES",
+           "DEFAULT_MEMORY_BYTES", "DEFAULT_SHARD_BYTES", "DEFAULT_BLOCK_BYTES",
+           "AUTO_PROCESSES_BYTES", "AUTO_PROCESSES_MIN_CORES", "MAX_SKIPPED_LISTED"]
+
 DEFAULT_BATCH_SIZE = 32  # source files per batch task (a DREAMER file is always alone)
+# input bytes per batch task at most (32 ten-second 500 Hz records are ~3.9 MB): long records
+# make shorter batches, so the workers' shares stay even to the end and a batch's memory bounded
+DEFAULT_BATCH_BYTES = 4 << 20
 DEFAULT_PART_BYTES = 32 << 20  # encoded windows per part (in memory, or a spilled file)
 DEFAULT_MEMORY_BYTES = 128 << 20  # a batch holding more encoded bytes spills to staging
 DEFAULT_SHARD_BYTES = 4 << 20  # target raw bytes of one shard (K windows)
@@ -36,7 +42,6 @@ DEFAULT_BLOCK_BYTES = 8 << 20  # target raw bytes of one write task (whole shard
 AUTO_PROCESSES_BYTES = 256 << 20
 AUTO_PROCESSES_MIN_CORES = 4
 MAX_SKIPPED_LISTED = 1000  # skipped records kept in the summary object (all are in records/)
-_STATUS_LEN = 300
 
 
 @dataclass(frozen=True)
@@ -45,26 +50,30 @@ class Layout:
     part of the fingerprint (a resume needs the same values).
 
     batch_size : source files per processing task (a DREAMER file is always alone).
+    batch_bytes : input bytes per processing task at most (a larger file is a batch alone).
     shard_bytes / block_bytes : target raw (float32) bytes of one shard and of one write task.
     part_bytes : size of a part of encoded windows (in memory, or a spilled staging file).
     memory_bytes : encoded bytes a batch keeps in memory before it spills to the staging area.
     """
 
     batch_size: int = DEFAULT_BATCH_SIZE
+    batch_bytes: int = DEFAULT_BATCH_BYTES
     shard_bytes: int = DEFAULT_SHARD_BYTES
     block_bytes: int = DEFAULT_BLOCK_BYTES
     part_bytes: int = DEFAULT_PART_BYTES
     memory_bytes: int = DEFAULT_MEMORY_BYTES
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "shard_bytes", "block_bytes", "part_bytes", "memory_bytes"):
+        for name in ("batch_size", "batch_bytes", "shard_bytes", "block_bytes", "part_bytes",
+                     "memory_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def fingerprint(self) -> dict[str, int]:
         """The knobs that fix the store's objects (memory_bytes does not)."""
-        return {"batch_size": self.batch_size, "shard_bytes": self.shard_bytes,
+        return {"batch_size": self.batch_size, "batch_bytes": self.batch_bytes,
+                "shard_bytes": self.shard_bytes,
                 "block_bytes": self.block_bytes, "part_bytes": self.part_bytes}
 
 
@@ -94,6 +103,7 @@ class ConvertSummary:
     batches_resumed: int = 0  # batches found finished by an earlier, interrupted run
     already_complete: bool = False  # the store was complete already: nothing was done
     lock_note: str = ""  # set when a killed run's stale writer lock was taken over
+    executor: str = ""  # where the tasks ran: "this process", "2 forked processes", ...
     seconds: float = 0.0
 
     def store_summary(self) -> dict[str, Any]:
@@ -101,7 +111,7 @@ class ConvertSummary:
         return {"records_in": self.records_in, "records_ok": self.records_ok,
                 "records_skipped": self.records_skipped,
                 "skipped_reasons": dict(sorted(self.skipped_reasons.items())),
-                "windows": dict(sorted(self.windows.items(), key=lambda kv: _stream_order(kv[0]))),
+                "windows": dict(sorted(self.windows.items(), key=lambda kv: stream_order(kv[0]))),
                 "problems": list(self.problems)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,72 +123,39 @@ class ConvertSummary:
 # ------------------------------------------------------------------------------------------
 # The plan
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Batch:
-    index: int
-    sources: tuple[SourceFile, ...]
-
-    @property
-    def prefix(self) -> str:
-        return f"{STAGING}/b{self.index:06d}"
-
-
-def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_SIZE
+def plan_batches(sources: Sequence[SourceFile], batch_size: int = DEFAULT_BATCH_SIZE,
+                 batch_bytes: int | None = None, sizes: Sequence[int] | None = None
                  ) -> list[tuple[SourceFile, ...]]:
-    """Consecutive runs of at most ``batch_size`` sources; a DREAMER file is a batch alone."""
+    """Consecutive runs of at most ``batch_size`` sources and, with ``batch_bytes`` and the
+    ``sizes`` of the sources (bytes, see :func:`source_sizes`), at most ``batch_bytes`` of
+    input (a larger source is a batch alone); a DREAMER file is a batch alone."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_bytes is not None and sizes is not None and len(sizes) != len(sources):
+        raise ValueError(f"{len(sizes)} sizes given for {len(sources)} sources")
+    limit = batch_bytes if batch_bytes is not None and sizes is not None else None
     batches: list[tuple[SourceFile, ...]] = []
     current: list[SourceFile] = []
-    for src in sources:
+    held = 0
+    for i, src in enumerate(sources):
+        size = sizes[i] if limit is not None and sizes is not None else 0
+        if current and (src.format == "dreamer" or (limit is not None and held + size > limit)):
+            batches.append(tuple(current))
+            current, held = [], 0
         if src.format == "dreamer":
-            if current:
-                batches.append(tuple(current))
-                current = []
             batches.append((src,))
             continue
         current.append(src)
+        held += size
         if len(current) == batch_size:
             batches.append(tuple(current))
-            current = []
+            current, held = [], 0
     if current:
         batches.append(tuple(current))
     return batches
 
 
-@dataclass(frozen=True)
-class _RunSpec:
-    """What every task needs (small and picklable)."""
-
-    url: str
-    storage_options: dict | None
-    config_json: str
-    codecs: dict[str, WindowCodec]  # by modality
-    part_bytes: int
-    memory_bytes: int  # encoded bytes a batch keeps in memory before it spills to staging
-    threads: int | None  # DREAMER trial threads per task (None: the worker's CPU count)
-
-
-@functools.lru_cache(maxsize=8)
-def _config(config_json: str) -> PrepConfig:
-    return PrepConfig.model_validate_json(config_json)
-
-
-@functools.lru_cache(maxsize=8)
-def _raw_io(url: str, options_json: str) -> RawIO:
-    return RawIO.open(url, json.loads(options_json) or None)
-
-
-def _io_for(spec: _RunSpec) -> RawIO:
-    return _raw_io(spec.url, json.dumps(spec.storage_options or {}, sort_keys=True))
-
-
-def _stream_order(name: str) -> tuple[str, int]:
-    modality, _, rate = name.partition("@")
-    return modality, int(rate) if rate.isdigit() else 0
-
-
-def _discover_each(sources: Sequence[str | os.PathLike | SourceFile], fmt: str
+def discover_each(sources: Sequence[str | os.PathLike | SourceFile], fmt: str
                    ) -> tuple[list[SourceFile], list[str]]:
     """Discover every input on its own: one that fails (missing, unknown format, a folder
     with no records) is reported and the others are still converted. Raises if none is left."""
@@ -237,6 +214,16 @@ def source_stats(sources: Sequence[SourceFile]) -> dict[str, list[int]]:
     return out
 
 
+def source_sizes(sources: Sequence[SourceFile], stats: dict[str, list[int]]) -> list[int]:
+    """Bytes of each source's files (header and signal file), from :func:`source_stats`."""
+    out = []
+    for src in sources:
+        base = os.path.splitext(src.path)[0]
+        files = {src.path, base + ".mat", base + ".dat"}
+        out.append(sum(max(0, stats[f][0]) for f in files if f in stats))
+    return out
+
+
 def changed_sources(before: dict[str, list[int]], now: dict[str, list[int]]) -> list[str]:
     """One line per file that differs between two :func:`source_stats` (changed, new, gone)."""
     lines = []
@@ -252,7 +239,7 @@ def changed_sources(before: dict[str, list[int]], now: dict[str, list[int]]) -> 
     return lines
 
 
-def _fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any],
+def run_fingerprint(sources: Sequence[SourceFile], config: PrepConfig, layout: dict[str, Any],
                  stats: dict[str, list[int]] | None = None) -> str:
     """The identity of a run: settings, layout, and every source by path, size and mtime."""
     h = hashlib.sha256()

@@ -11,21 +11,20 @@ from dataclasses import asdict, fields, replace
 from typing import Any
 
 from biosig_prep.config import PrepConfig
-from biosig_prep.convert.driver import _Driver, _Progress, load_markers
-from biosig_prep.convert.executors import start_executor
+from biosig_prep.convert.driver import Driver, Progress, load_markers
+from biosig_prep.convert.executors import ForkExecutor, fork_workers, start_executor
 from biosig_prep.convert.plan import (
     SOURCES_KEY,
     ConvertSummary,
     Layout,
-    _Batch,
-    _discover_each,
-    _fingerprint,
-    _RunSpec,
-    _stream_order,
     changed_sources,
+    discover_each,
     plan_batches,
+    run_fingerprint,
+    source_sizes,
     source_stats,
 )
+from biosig_prep.convert.types import Batch, RunSpec, stream_order
 from biosig_prep.readers import SourceFile
 from biosig_prep.readers.edf_header import decide_eeg_channels
 from biosig_prep.store import (
@@ -37,6 +36,8 @@ from biosig_prep.store import (
 )
 from biosig_prep.store.lock import WriterLock
 from biosig_prep.version import __version__
+
+__all__ = ["convert"]
 
 
 def convert(
@@ -63,11 +64,13 @@ def convert(
     config : preprocessing settings (default ``PrepConfig()``).
     fmt : ``"auto"``, ``"wfdb"``, ``"edf"`` or ``"dreamer"`` (passed to ``discover``).
     workers : 0 = everything in this process; N = a local dask cluster of N single-threaded
-        processes; None (default) = one worker per CPU core, as threads of this process for
-        small jobs (see ``processes``).
+        processes; None (default) = one worker per CPU core, as processes forked from this one
+        (or threads of this process, see ``processes`` and :mod:`biosig_prep.convert`).
     processes : local workers as dask worker processes (True) or as threads of this process
-        (False); None (default) = processes when ``workers`` is given, or on a machine of at
-        least ``AUTO_PROCESSES_MIN_CORES`` cores for at least ``AUTO_PROCESSES_BYTES`` of input.
+        (False); None (default) = forked processes (local destination, fork available, this
+        process single-threaded; else threads), dask processes when ``workers`` is given, or
+        on a machine of at least ``AUTO_PROCESSES_MIN_CORES`` cores for at least
+        ``AUTO_PROCESSES_BYTES`` of input.
     scheduler : address of a dask.distributed scheduler, or a ``Client``, instead of a local
         cluster (its workers must see the sources and ``dst``); exclusive with ``workers``.
     resume : continue an interrupted conversion of the same plan at ``dst`` (default); False
@@ -76,9 +79,9 @@ def convert(
         folder that is not one is never deleted).
     storage_options : fsspec options for ``dst`` (credentials, endpoint, ...).
     layout : how the run cuts its work and objects (:class:`~biosig_prep.convert.Layout`:
-        batch_size, shard_bytes, block_bytes, part_bytes, memory_bytes); single knobs may also
-        be given as keywords (``batch_size=8``), over ``layout``. The window encoding comes
-        from ``config.encoding``.
+        batch_size, batch_bytes, shard_bytes, block_bytes, part_bytes, memory_bytes); single
+        knobs may also be given as keywords (``batch_size=8``), over ``layout``. The window
+        encoding comes from ``config.encoding``.
     threads : threads for the trials of a DREAMER file (default: the worker's CPU count).
 
     Returns a :class:`ConvertSummary`. Records that cannot be read or fail QC are counted and
@@ -106,7 +109,7 @@ def convert(
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     sources = list(sources)
-    found, problems = _discover_each(sources, fmt)
+    found, problems = discover_each(sources, fmt)
     formats = {s.format for s in found}
     if "dreamer" in formats and len(formats) > 1:
         raise ValueError("DREAMER files cannot share a store with other formats (their labels "
@@ -115,33 +118,43 @@ def convert(
     eeg_channels, _ = decide_eeg_channels(found, config.eeg_channels)
     if eeg_channels is not None and "dreamer" not in formats:
         config = config.model_copy(update={"eeg_channels": eeg_channels})
-    batches = [_Batch(i, b) for i, b in enumerate(plan_batches(found, layout.batch_size))]
-    knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
     stats = source_stats(found)
-    fingerprint = _fingerprint(found, config, knobs, stats)
+    planned = plan_batches(found, layout.batch_size, layout.batch_bytes,
+                           source_sizes(found, stats))
+    batches = [Batch(i, b) for i, b in enumerate(planned)]
+    knobs = {**layout.fingerprint(), "codecs": {m: asdict(c) for m, c in codecs.items()}}
+    fingerprint = run_fingerprint(found, config, knobs, stats)
     summary = ConvertSummary(url=url, sources=len(found), batches=len(batches),
                              problems=problems)
 
-    writer = StoreWriter(url, storage_options)
-    if writer.read_attrs() is None and not writer.is_empty():
-        raise StoreError(f"{url} exists and is not a Zarr store; refusing to write into it "
-                         "(choose another destination)")
-    lock = WriterLock(writer.raw, url)
-    lock.acquire()  # one writer at a time (a stale lock of a killed run is taken over)
+    # forked before the first store operation starts zarr's thread (fork copies one thread)
+    n_forked = fork_workers(workers, scheduler, processes, batches, url)
+    forked = ForkExecutor(n_forked) if n_forked else None
     try:
-        summary.lock_note = lock.note
-        return _convert_locked(url, writer, found, batches, config, codecs, knobs, stats,
-                               fingerprint, summary, t0, resume=resume, overwrite=overwrite,
-                               layout=layout, workers=workers, scheduler=scheduler,
-                               processes=processes, progress=progress,
-                               storage_options=storage_options, threads=threads)
+        writer = StoreWriter(url, storage_options)
+        if writer.read_attrs() is None and not writer.is_empty():
+            raise StoreError(f"{url} exists and is not a Zarr store; refusing to write into it "
+                             "(choose another destination)")
+        lock = WriterLock(writer.raw, url)
+        lock.acquire()  # one writer at a time (a stale lock of a killed run is taken over)
+        try:
+            summary.lock_note = lock.note
+            return _convert_locked(url, writer, found, batches, config, codecs, knobs, stats,
+                                   fingerprint, summary, t0, resume=resume, overwrite=overwrite,
+                                   layout=layout, workers=workers, scheduler=scheduler,
+                                   processes=processes, progress=progress,
+                                   storage_options=storage_options, threads=threads,
+                                   forked=forked)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        if forked is not None:
+            forked.close()
 
 
 def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, fingerprint,
                     summary, t0, *, resume, overwrite, layout, workers, scheduler, processes,
-                    progress, storage_options, threads) -> ConvertSummary:
+                    progress, storage_options, threads, forked=None) -> ConvertSummary:
     """The rest of :func:`convert`, under the writer lock."""
     mode = _start_mode(url, writer, fingerprint, stats, resume=resume, overwrite=overwrite)
     if mode == "complete":
@@ -164,17 +177,18 @@ def _convert_locked(url, writer, found, batches, config, codecs, knobs, stats, f
         writer.open()
         writer.update_attrs(complete=False, conversion=conversion)
 
-    spec = _RunSpec(url=url, storage_options=storage_options,
+    spec = RunSpec(url=url, storage_options=storage_options,
                     config_json=config.model_dump_json(), codecs=codecs,
                     part_bytes=layout.part_bytes, memory_bytes=layout.memory_bytes,
                     threads=threads)
     markers, done_blocks = load_markers(writer.raw) if mode == "resume" else ({}, set())
     summary.batches_resumed = len(markers)
     todo = deque(b for b in batches if b.index not in markers)
-    executor = start_executor(workers, scheduler, todo, writer.raw, processes)
-    driver = _Driver(spec, writer, config, batches, summary, layout, executor)
+    executor = start_executor(workers, scheduler, todo, writer.raw, processes, forked)
+    summary.executor = executor.name
+    driver = Driver(spec, writer, config, batches, summary, layout, executor)
     driver.resume_from(markers, done_blocks)
-    bar = _Progress(progress, len(found),
+    bar = Progress(progress, len(found),
                     sum(len(b.sources) for b in batches if b.index in driver.markers))
     try:
         driver.admit_ready()
@@ -261,7 +275,7 @@ def _done_summary(url: str, writer: StoreWriter, summary: ConvertSummary, *, res
     summary.records_skipped = s.get("records_skipped", 0)
     summary.skipped_reasons = dict(s.get("skipped_reasons", {}))
     summary.windows = dict(sorted(s.get("windows", {}).items(),
-                                  key=lambda kv: _stream_order(kv[0])))
+                                  key=lambda kv: stream_order(kv[0])))
     summary.problems = list(s.get("problems", []))
     summary.batches_resumed = resumed
     summary.already_complete = resumed == 0

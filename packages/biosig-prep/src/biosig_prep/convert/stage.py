@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.config import PrepConfig
-from biosig_prep.convert.plan import _STATUS_LEN, _Batch, _config, _io_for, _RunSpec
+from biosig_prep.convert.types import Batch, RunSpec, config_for, io_for, short_status
 from biosig_prep.processing import process_dreamer_trial, process_recording
 from biosig_prep.readers import ReadError, SourceFile, read_dreamer, read_source
 from biosig_prep.recording import ProcessedRecord
@@ -25,6 +25,9 @@ from biosig_prep.store import (
     STAGING,
     RawIO,
 )
+
+__all__ = ["run_batch", "batch_marker", "pick_table", "spill_table", "Staged", "load_npz", "merge_classes",
+           "write_parts"]
 
 
 def _json_default(value: Any) -> Any:
@@ -37,14 +40,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _short(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _STATUS_LEN else text[: _STATUS_LEN - 3] + "..."
-
-
 def _failed(src: SourceFile, status: str, record_id: str | None = None) -> ProcessedRecord:
     return ProcessedRecord(record_id=record_id or src.record_id, source="unknown", path=src.path,
-                           fs_original=float("nan"), n_samples=0, status=_short(status))
+                           fs_original=float("nan"), n_samples=0, status=short_status(status))
 
 
 def _records_of(src: SourceFile, config: PrepConfig, threads: int) -> Iterator[ProcessedRecord]:
@@ -101,7 +99,7 @@ def _dreamer_records(src: SourceFile, config: PrepConfig, threads: int
         yield _failed(src, f"read: {exc.reason}", f"{src.record_id}/unreadable")
 
 
-def _load_npz(io: RawIO, key: str) -> dict[str, np.ndarray]:
+def load_npz(io: RawIO, key: str) -> dict[str, np.ndarray]:
     data = io.get(key)
     if data is None:
         raise FileNotFoundError(f"staging object {key} is missing; the conversion cannot "
@@ -141,7 +139,7 @@ def write_parts(io: RawIO, base: str, first_part: int, windows: Sequence[bytes],
 _LABEL_PREFIX = "label_"  # per-window labels in a staged index.npz
 
 
-def _merge_classes(into: dict[str, list[str]], classes: dict[str, list[str]]) -> None:
+def merge_classes(into: dict[str, list[str]], classes: dict[str, list[str]]) -> None:
     """Class lists of a label, merged by keeping the longest (they are prefixes of one fixed
     vocabulary, see :mod:`biosig_prep.readers.rhythm`)."""
     for key, names in classes.items():
@@ -150,7 +148,7 @@ def _merge_classes(into: dict[str, list[str]], classes: dict[str, list[str]]) ->
 
 
 @dataclass
-class _Staged:
+class Staged:
     """Encoded windows of one stream of one batch, with their bookkeeping.
 
     In memory, window i is ``mem[i]``; spilled (``mem`` is None), it is bytes ``offset[i] :
@@ -196,8 +194,8 @@ class _Staged:
         return buf.getvalue()
 
     @classmethod
-    def from_staging(cls, io: RawIO, base: str) -> _Staged:
-        idx = _load_npz(io, f"{base}/index.npz")
+    def from_staging(cls, io: RawIO, base: str) -> Staged:
+        idx = load_npz(io, f"{base}/index.npz")
         labels = {k[len(_LABEL_PREFIX):]: idx.pop(k) for k in list(idx)
                   if k.startswith(_LABEL_PREFIX)}
         n_parts = int(idx["part"].max()) + 1 if len(idx["part"]) else 0
@@ -209,7 +207,7 @@ class _BatchResult:
     """What a batch task returns: its marker (JSON-able) and its encoded windows."""
 
     marker: dict[str, Any]
-    streams: dict[str, _Staged]
+    streams: dict[str, Staged]
     labels: dict[str, np.ndarray] | None
 
 
@@ -258,7 +256,7 @@ class _StreamStage:
                                else np.asarray(sw.patch_mask, dtype=bool))
             self.rows.append(np.full(n, row, dtype=np.int64))
             self.labels.append((n, sw.labels))
-            _merge_classes(self.label_classes, sw.label_classes or {})
+            merge_classes(self.label_classes, sw.label_classes or {})
 
     def spill(self, final: bool) -> None:
         """Write the pending windows to part files of about ``part_bytes`` (a last, smaller
@@ -274,7 +272,7 @@ class _StreamStage:
         self.pending_bytes -= size
         self.batch.in_memory -= size
 
-    def finish(self) -> tuple[dict[str, Any], _Staged]:
+    def finish(self) -> tuple[dict[str, Any], Staged]:
         n = len(self.sizes)
         mem = None
         if self.batch.spilling:
@@ -288,7 +286,7 @@ class _StreamStage:
         for m in self.masks:
             masks[at:at + len(m), : m.shape[1]] = m
             at += len(m)
-        staged = _Staged(sizes=np.asarray(self.sizes, dtype=np.int64),
+        staged = Staged(sizes=np.asarray(self.sizes, dtype=np.int64),
                          part=np.asarray(part, np.int32), offset=np.asarray(offset, np.int64),
                          start=(np.concatenate(self.starts) if self.starts
                                 else np.zeros(0, np.int64)),
@@ -317,7 +315,7 @@ class _StreamStage:
 class _BatchStage:
     """The output of one batch task as it is produced."""
 
-    def __init__(self, spec: _RunSpec, batch: _Batch, io: RawIO) -> None:
+    def __init__(self, spec: RunSpec, batch: Batch, io: RawIO) -> None:
         self.io, self.codecs = io, spec.codecs
         self.part_bytes, self.memory_bytes = spec.part_bytes, spec.memory_bytes
         self.batch = batch
@@ -333,7 +331,7 @@ class _BatchStage:
     def add(self, pr: ProcessedRecord) -> None:
         row = len(self.rows)
         self.rows.append({"id": pr.record_id, "source": pr.source, "path": pr.path,
-                          "status": _short(pr.status),
+                          "status": short_status(pr.status),
                           "metadata": json.dumps(pr.metadata, sort_keys=True,
                                                  default=_json_default),
                           "fs": float(pr.fs_original), "n_samples": int(pr.n_samples)})
@@ -359,7 +357,7 @@ class _BatchStage:
                 stage.spill(final=False)
 
     def finish(self) -> _BatchResult:
-        streams: dict[str, _Staged] = {}
+        streams: dict[str, Staged] = {}
         infos: dict[str, Any] = {}
         for name, stage in sorted(self.streams.items()):
             infos[name], streams[name] = stage.finish()
@@ -390,11 +388,11 @@ def _put_labels(io: RawIO, base: str, labels: dict[str, np.ndarray]) -> None:
     io.put(f"{base}/labels.npz", buf.getvalue())
 
 
-def _run_batch(spec: _RunSpec, batch: _Batch) -> _BatchResult:
+def run_batch(spec: RunSpec, batch: Batch) -> _BatchResult:
     """Process one batch (runs on a worker)."""
-    config = _config(spec.config_json)
+    config = config_for(spec.config_json)
     threads = spec.threads or os.cpu_count() or 1
-    io = _io_for(spec)
+    io = io_for(spec)
     stage = _BatchStage(spec, batch, io)
     for src in batch.sources:
         for pr in _records_of(src, config, threads):
@@ -404,21 +402,21 @@ def _run_batch(spec: _RunSpec, batch: _Batch) -> _BatchResult:
     return result
 
 
-def _marker(result: _BatchResult) -> dict[str, Any]:
+def batch_marker(result: _BatchResult) -> dict[str, Any]:
     """What the driver needs of a batch result (small; the windows stay where they are)."""
     return result.marker
 
 
-def _pick(result: _BatchResult, table: str) -> _Staged | dict[str, np.ndarray] | None:
+def pick_table(result: _BatchResult, table: str) -> Staged | dict[str, np.ndarray] | None:
     """One table's part of a batch result (so the rest of the result can be freed)."""
     return result.labels if table == LABELS else result.streams.get(table)
 
 
-def _spill(spec: _RunSpec, batch: int, table: str, data: _Staged | dict[str, np.ndarray]
+def spill_table(spec: RunSpec, batch: int, table: str, data: Staged | dict[str, np.ndarray]
            ) -> str:
     """Write one table's windows of a batch to the staging area (runs where ``data`` lives);
     later blocks read them from there."""
-    io = _io_for(spec)
+    io = io_for(spec)
     base = f"{STAGING}/b{batch:06d}/data/{table}"
     if table == LABELS:
         _put_labels(io, base, data)

@@ -85,12 +85,16 @@ def _longest_runs(hit: np.ndarray) -> np.ndarray:
     hold or a settling amplifier, not clipping inside the record)."""
     n_ch, n = hit.shape
     out = np.zeros(n_ch, dtype=np.int64)
-    for i in np.flatnonzero(hit.any(axis=-1)):
-        edges = np.diff(np.concatenate(([0], hit[i].view(np.int8), [0])))
-        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        inner = (starts > 0) & (stops < n)
-        if inner.any():
-            out[i] = int((stops - starts)[inner].max())
+    rows, times = np.nonzero(hit)  # the few samples at an extreme, row by row, in time order
+    if not rows.size:
+        return out
+    first = np.ones(rows.size, dtype=bool)  # a run starts where the row or the time jumps
+    first[1:] = (rows[1:] != rows[:-1]) | (times[1:] != times[:-1] + 1)
+    heads = np.flatnonzero(first)
+    tails = np.append(heads[1:], rows.size) - 1
+    start, stop = times[heads], times[tails] + 1
+    inner = (start > 0) & (stop < n)
+    np.maximum.at(out, rows[heads][inner], (stop - start)[inner])
     return out
 
 
