@@ -43,6 +43,13 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     res = CliRunner().invoke(app, ["probe", "--store", cinc_store, "--stream", "ecg@200",
                                    "--labels", "dx", "--weights", str(hub_model),
                                    "--out", str(out)])
+    # the encoder was pretrained on these very records: the leakage guard refuses
+    assert res.exit_code == 1 and "leakage: 50 records" in res.output
+    assert "--allow-overlap" in res.output and not (out / "metrics.json").exists()
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(app, ["probe", "--store", cinc_store, "--stream", "ecg@200",
+                                   "--labels", "dx", "--weights", str(hub_model),
+                                   "--out", str(out), "--allow-overlap"])
     elapsed = time.perf_counter() - t0
     assert res.exit_code == 0, res.output
     assert "linear probe: macro AUROC" in res.output and elapsed < 60
@@ -58,12 +65,14 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     assert doc["metrics"]["prevalence"]["macro_auroc"] == 0.5  # constant scores: all ties
     assert doc["embeddings_cached"] is False and doc["encoder"]["weights"].startswith("Hub model")
     report = (out / "report.md").read_text()
+    assert report.startswith("> **WARNING:** leakage: 50 records")
     assert "| Method | macro AUROC | macro F1 | Challenge 2021 score |" in report
     assert "| Linear probe |" in report and "| Train prevalence (baseline) |" in report
     for png in ("auroc_per_class.png", "probe_loss.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second run reads the embeddings from the cache and gives the same numbers
-    again = run_probe(ProbeConfig(store=cinc_store, stream="ecg@200", weights=str(hub_model)), out)
+    again = run_probe(ProbeConfig(store=cinc_store, stream="ecg@200", weights=str(hub_model),
+                                   allow_overlap=True), out)
     assert again["embeddings_cached"] is True
     assert again["metrics"]["linear"] == doc["metrics"]["linear"]
     # a store converted again at the same path (a new generation) is embedded again
@@ -73,7 +82,8 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
 
     store = tmp_path / "copy.zarr"
     shutil.copytree(cinc_store, store)
-    cfg = ProbeConfig(store=str(store), stream="ecg@200", weights=str(hub_model))
+    cfg = ProbeConfig(store=str(store), stream="ecg@200", weights=str(hub_model),
+                      allow_overlap=True)
     assert run_probe(cfg, out)["embeddings_cached"] is False
     assert run_probe(cfg, out)["embeddings_cached"] is True
     zarr.open_group(str(store), mode="r+").attrs["generation"] = "converted-again"

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IDENTITY_NAME", "data_identity", "declared_input", "find_overlap",
+__all__ = ["IDENTITY_NAME", "check_stream_input", "data_identity", "declared_input", "find_overlap",
            "identity_of_weights", "preprocessing_mismatches", "record_keys", "store_input"]
 
 IDENTITY_NAME = "pretraining_data.json"
@@ -188,3 +188,21 @@ def preprocessing_mismatches(declared: dict[str, Any], actual: dict[str, Any],
         out.append(f"input_scale: the model card declares {ds}, the loaded encoder uses "
                    f"{input_scale}")
     return out
+
+
+def check_stream_input(weights: str, store_url: str, stream_name: str,
+                       model_name: str = "ecg-base") -> str | None:
+    """One line naming every preprocessing mismatch between the encoder at ``weights`` (a Hub
+    folder or a run; anything else is checked against ``model_name``'s registry spec only if
+    it has no card) and ``stream_name`` of ``store_url``; None when they agree."""
+    from biosig_prep import open_store
+
+    store = open_store(store_url)
+    stream = store.stream(stream_name)
+    declared, where = declared_input(weights, model_name)
+    if where.startswith("the registry spec"):
+        return None  # a bare checkpoint declares nothing; its architecture is not a registry name
+    bad = preprocessing_mismatches(declared, store_input(store, stream))
+    if not bad:
+        return None
+    return f"preprocessing mismatch between {where} and {store_url} {stream_name}: {'; '.join(bad)}"

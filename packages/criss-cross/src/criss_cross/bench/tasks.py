@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from criss_cross.probe.challenge import challenge_classes
+from criss_cross.probe.challenge import canonical_challenge_code, merge_challenge_codes
 
 __all__ = ["TASKS", "Task", "canonical_challenge_code", "merge_challenge_codes", "resolve_task"]
 
@@ -71,29 +71,6 @@ def resolve_task(name: str, labels: str | None = None, window_labels: list[str] 
         task = Task(task.name, labels, level=level, split=task.split, challenge=task.challenge,
                     description=task.description)
     return task
-
-
-def canonical_challenge_code(code: str) -> str:
-    """The code that stands for its Challenge equivalence class (the last of the pair as the
-    official ``weights.csv`` writes it, e.g. 713427006 -> 59118001); other codes unchanged."""
-    for cls_codes in _classes_in_order():
-        if code in cls_codes:
-            return cls_codes[-1]
-    return code
-
-
-def _classes_in_order() -> list[tuple[str, ...]]:
-    from criss_cross.probe.challenge import WEIGHTS_CSV
-
-    header = WEIGHTS_CSV.read_text().splitlines()[0].split(",")[1:]
-    out = [tuple(c.strip().split("|")) for c in header]
-    assert len(out) == len(challenge_classes())
-    return out
-
-
-def merge_challenge_codes(codes: list[str]) -> list[str]:
-    """A record's codes with every equivalent code replaced by its class's canonical code."""
-    return list(dict.fromkeys(canonical_challenge_code(str(c)) for c in codes))
 
 
 def window_classes(values: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -23,11 +23,19 @@ def embed(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="Embed even if the store's preprocessing differs.")] = False,
 ) -> None:
     """Write encoder embeddings of every window of a stream (Zarr v3)."""
+    from criss_cross.bench.guards import check_stream_input
     from criss_cross.embed import embed_store
 
     try:
+        bad = check_stream_input(str(checkpoint), store, stream)
+        if bad and not allow_mismatch:
+            fail(f"{bad}; reconvert the store or pass --allow-mismatch")
+        if bad:
+            note(bad)
         path = embed_store(checkpoint, store, stream, out, batch_size=batch_size, pool=pool,  # type: ignore[arg-type]
                            device=device, overwrite=overwrite, progress=progress, report=note)
     except (ValueError, KeyError, OSError) as err:

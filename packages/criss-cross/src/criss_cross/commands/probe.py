@@ -32,6 +32,10 @@ def probe(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per forward.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     bf16: Annotated[bool, typer.Option(help="Embed under bf16 autocast.")] = False,
+    allow_overlap: Annotated[bool, typer.Option(
+        "--allow-overlap", help="Run even if records were in the encoder's pretraining.")] = False,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="Run even if the store's preprocessing differs.")] = False,
 ) -> None:
     """Linear probe (and optional fine-tuning) of an encoder on a store's record labels."""
     from criss_cross.probe import ProbeConfig, run_probe
@@ -40,7 +44,8 @@ def probe(
         cfg = ProbeConfig(store=store, stream=stream, labels=labels, weights=weights,
                           model=model, split_by=split_by, test_fraction=test_fraction,
                           min_count=min_count, finetune_epochs=finetune_epochs, seed=seed,
-                          batch_size=batch_size, device=device, bf16=bf16)
+                          batch_size=batch_size, device=device, bf16=bf16,
+                          allow_overlap=allow_overlap, allow_mismatch=allow_mismatch)
         result = run_probe(cfg, out)
     except (ValueError, KeyError, FileNotFoundError) as err:
         fail(str(err).strip('"'))
