@@ -39,6 +39,7 @@ class Format(str, Enum):
     wfdb = "wfdb"
     edf = "edf"
     dreamer = "dreamer"
+    ptbxl = "ptbxl"
 
 
 def _echo_err(message: str) -> None:

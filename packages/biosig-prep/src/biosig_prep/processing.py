@@ -54,6 +54,7 @@ from biosig_prep.dsp.qc import (
 )
 from biosig_prep.dsp.resample import resample, resampled_length
 from biosig_prep.dsp.windows import cut_with_tail, plan_windows
+from biosig_prep.readers.rhythm import rhythm_window_labels
 from biosig_prep.recording import ProcessedRecord, Recording, StreamWindows
 from biosig_prep.store.codec import codec_for
 
@@ -262,6 +263,9 @@ def _process(rec: Recording, config: PrepConfig, meta: dict[str, Any]) -> dict[s
                            units=UNITS[rec.modality], windows=prep.place(win), start=starts,
                            channel_mask=np.repeat(prep.mask[None, :], len(starts), axis=0),
                            patch_mask=pmask)
+        if rec.rhythms is not None:  # per-window labels from rhythm annotations
+            sw.labels, sw.label_classes = rhythm_window_labels(
+                rec.rhythms, rec.fs, starts, n_valid * config.patch_size, rate)
         streams[sw.name] = sw
     if not any(len(s) for s in streams.values()):
         raise _Skip(_too_short(rec.n_times, rec.fs, config, rates))

@@ -31,6 +31,9 @@ class Recording:
     adc_range : ndarray, shape (n_channels, 2), or None: the physical values (same units as
         ``signals``) of the ADC's lowest and highest codes, where the file gives them (WFDB
         ``adc_res``); QC counts runs of samples there as clipping.
+    rhythms : rhythm episodes from annotations beside the record, or None (no annotations):
+        ``(first_sample, stop_sample, rhythm)`` at ``fs``, in time order, stop exclusive
+        (see :mod:`biosig_prep.readers.rhythm`); processing labels every window from them.
     """
 
     record_id: str
@@ -43,6 +46,7 @@ class Recording:
     units: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     adc_range: np.ndarray | None = None
+    rhythms: list[tuple[int, int, str]] | None = None
 
     @property
     def n_times(self) -> int:
@@ -59,6 +63,8 @@ class StreamWindows:
         missing from the source and zero-filled.
     patch_mask : ndarray, shape (n_windows, n_patches), bool; False for the zero padding of a
         record's last, partial window (None: every patch is real).
+    labels : per-window labels, name -> (n_windows,) int64 (an index into
+        ``label_classes[name]``, -1 for no label), or None; written to ``<stream>/labels/``.
     """
 
     modality: str
@@ -69,6 +75,8 @@ class StreamWindows:
     start: np.ndarray
     channel_mask: np.ndarray
     patch_mask: np.ndarray | None = None
+    labels: dict[str, np.ndarray] | None = None
+    label_classes: dict[str, list[str]] | None = None
 
     @property
     def name(self) -> str:

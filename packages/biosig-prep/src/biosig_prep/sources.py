@@ -40,6 +40,7 @@ CHALLENGE_SOURCES: dict[str, SourceInfo] = {
 # Every source name we know, Challenge or not (``source`` of a Recording -> its info).
 SOURCES: dict[str, SourceInfo] = {info.name: info for info in CHALLENGE_SOURCES.values()}
 SOURCES["dreamer"] = SourceInfo("dreamer", "United Kingdom", 50.0)
+SOURCES["cpsc2021"] = SourceInfo("cpsc2021", "China", 50.0)
 
 _CHALLENGE_NAME = re.compile(r"^([A-Za-z]+)(\d+)$")
 

@@ -97,6 +97,7 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
                         ) -> None:
     chunks: list = []
     records, starts, masks, pmasks = [], [], [], []
+    labels: list[tuple[int, dict[str, np.ndarray]]] = []
     c = len(s.channels)
     for piece in block.pieces:
         staged = by_batch[piece.batch]
@@ -109,6 +110,8 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
         starts.append(staged.start[sl])
         masks.append(staged.mask[sl, :c])
         pmasks.append(staged.pmask[sl])
+        labels.append((piece.local_hi - piece.local_lo,
+                       {k: v[sl] for k, v in staged.labels.items()}))
     if len(chunks) != block.hi - block.lo:
         raise RuntimeError(f"block {block.index} of {s.name}: {len(chunks)} windows found, "
                            f"{block.hi - block.lo} expected")
@@ -121,6 +124,12 @@ def _write_stream_block(io: RawIO, block: _Block, s: StreamSpec, by_batch: dict[
     io.put(keys["start"], small_chunk_bytes(np.concatenate(starts), s.block_size, "<i8"))
     io.put(keys["channel_mask"], small_chunk_bytes(np.concatenate(masks), s.block_size, "|b1"))
     io.put(keys["patch_mask"], small_chunk_bytes(np.concatenate(pmasks), s.block_size, "|b1"))
+    # per-window labels, chunked like `record`; a block without any keeps its fill value -1
+    for key in sorted({k for _, parts in labels for k in parts}):
+        values = np.concatenate([parts[key] if key in parts else np.full(n, -1, np.int64)
+                                 for n, parts in labels])
+        io.put(chunk_key(f"{s.name}/{LABELS}/{key}", (block.index,)),
+               small_chunk_bytes(values, s.block_size, "<i8"))
 
 
 def _write_label_block(io: RawIO, block: _Block, by_batch: dict[int, Any]) -> None:

@@ -20,7 +20,7 @@ from biosig_prep.convert.plan import (
     _RunSpec,
     _stream_order,
 )
-from biosig_prep.convert.stage import _marker, _run_batch, _short, _spill
+from biosig_prep.convert.stage import _marker, _merge_classes, _run_batch, _short, _spill
 from biosig_prep.dsp.leads import stream_channels
 from biosig_prep.progress import progress_bar
 from biosig_prep.store import (
@@ -45,9 +45,16 @@ class _Table:
     block_size: int
     stream: StreamSpec | None = None
     label_keys: tuple[str, ...] = ()
+    label_classes: dict[str, list[str]] = field(default_factory=dict)  # per-window labels
     count: int = 0  # windows (rows) admitted so far
     pieces: deque = field(default_factory=deque)  # _Piece not yet in a submitted block
     next_block: int = 0
+
+    def stream_labels(self, classes: dict[str, list[str]]) -> bool:
+        """Merge a batch's per-window label classes; True if they grew."""
+        before = {k: len(v) for k, v in self.label_classes.items()}
+        _merge_classes(self.label_classes, classes)
+        return before != {k: len(v) for k, v in self.label_classes.items()}
 
 
 class _Progress:
@@ -195,6 +202,8 @@ class _Driver:
                 channels = tuple(info["variants"][variant])
                 table = self.tables.get(name) or self._stream_table(name, info, stream_channels(
                     info["modality"], channels, self.config.leads, paired=bool(labels)))
+                if info.get("labels") and table.stream_labels(info["labels"]):
+                    self.writer.ensure_stream_labels(name, table.label_classes)
                 if table.stream.channels != channels and row not in excluded:
                     excluded[row] = _short(
                         f"skipped: channels {list(channels)} differ from stream {name}'s "

@@ -10,7 +10,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -137,6 +137,17 @@ def write_parts(io: RawIO, base: str, first_part: int, windows: Sequence[bytes],
     return written, part_of, offsets, keys
 
 
+_LABEL_PREFIX = "label_"  # per-window labels in a staged index.npz
+
+
+def _merge_classes(into: dict[str, list[str]], classes: dict[str, list[str]]) -> None:
+    """Class lists of a label, merged by keeping the longest (they are prefixes of one fixed
+    vocabulary, see :mod:`biosig_prep.readers.rhythm`)."""
+    for key, names in classes.items():
+        if len(names) > len(into.get(key, [])):
+            into[key] = list(names)
+
+
 @dataclass
 class _Staged:
     """Encoded windows of one stream of one batch, with their bookkeeping.
@@ -154,6 +165,7 @@ class _Staged:
     pmask: np.ndarray  # (n, P) patch mask
     parts: list[str]
     mem: list[bytes] | None = None
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # per-window, -1 unlabelled
 
     def window_bytes(self, io: RawIO, lo: int, hi: int) -> list:
         """Encoded bytes of windows ``lo..hi`` (one ranged read per part file)."""
@@ -178,14 +190,17 @@ class _Staged:
     def index_bytes(self) -> bytes:
         buf = _io.BytesIO()
         np.savez(buf, sizes=self.sizes, part=self.part, offset=self.offset, start=self.start,
-                 record=self.record, mask=self.mask, pmask=self.pmask)
+                 record=self.record, mask=self.mask, pmask=self.pmask,
+                 **{_LABEL_PREFIX + k: v for k, v in self.labels.items()})
         return buf.getvalue()
 
     @classmethod
     def from_staging(cls, io: RawIO, base: str) -> _Staged:
         idx = _load_npz(io, f"{base}/index.npz")
+        labels = {k[len(_LABEL_PREFIX):]: idx.pop(k) for k in list(idx)
+                  if k.startswith(_LABEL_PREFIX)}
         n_parts = int(idx["part"].max()) + 1 if len(idx["part"]) else 0
-        return cls(parts=[f"{base}/p{k:04d}" for k in range(n_parts)], **idx)
+        return cls(parts=[f"{base}/p{k:04d}" for k in range(n_parts)], labels=labels, **idx)
 
 
 @dataclass
@@ -216,6 +231,8 @@ class _StreamStage:
         self.entries: list[list[int]] = []  # [row, n_windows, channel variant]
         self.variants: list[tuple[str, ...]] = []
         self.info: dict[str, Any] = {}
+        self.labels: list[tuple[int, dict[str, np.ndarray] | None]] = []  # (n, labels)
+        self.label_classes: dict[str, list[str]] = {}
 
     def add(self, row: int, sw) -> None:
         channels = tuple(sw.channels)
@@ -239,6 +256,8 @@ class _StreamStage:
             self.pmasks.append(np.ones((n, sw.windows.shape[2]), bool) if sw.patch_mask is None
                                else np.asarray(sw.patch_mask, dtype=bool))
             self.rows.append(np.full(n, row, dtype=np.int64))
+            self.labels.append((n, sw.labels))
+            _merge_classes(self.label_classes, sw.label_classes or {})
 
     def spill(self, final: bool) -> None:
         """Write the pending windows to part files of about ``part_bytes`` (a last, smaller
@@ -276,10 +295,22 @@ class _StreamStage:
                                  else np.zeros(0, np.int64)),
                          mask=masks, pmask=(np.concatenate(self.pmasks) if self.pmasks
                                             else np.zeros((0, 0), bool)),
-                         parts=self.parts, mem=mem)
+                         parts=self.parts, mem=mem, labels=self._label_arrays())
         info = {**self.info, "variants": [list(v) for v in self.variants],
                 "entries": self.entries, "count": n}
+        if self.label_classes:
+            info["labels"] = self.label_classes
         return info, staged
+
+    def _label_arrays(self) -> dict[str, np.ndarray]:
+        """(n,) int64 per label name; -1 for the windows of records without that label."""
+        out: dict[str, np.ndarray] = {}
+        for key in sorted(self.label_classes):
+            out[key] = np.concatenate(
+                [np.full(n, -1, np.int64) if labels is None or key not in labels
+                 else np.asarray(labels[key], np.int64) for n, labels in self.labels]
+                or [np.zeros(0, np.int64)])
+        return out
 
 
 class _BatchStage:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from biosig_prep.datasets.dreamer import DreamerData, DreamerTrial, read_dreamer
+from biosig_prep.datasets.ptbxl import read_ptbxl
 from biosig_prep.errors import ReadError
 from biosig_prep.readers.discover import FORMATS, SUFFIX_FORMATS, SourceFile, discover
 from biosig_prep.readers.edf_reader import read_edf
@@ -28,6 +29,10 @@ def _read_edf_source(src: SourceFile) -> list[Recording]:
     return read_edf(src.path, src.record_id)
 
 
+def _read_ptbxl_source(src: SourceFile) -> list[Recording]:
+    return [read_ptbxl(src.path, src.record_id)]
+
+
 def _read_dreamer_source(src: SourceFile) -> list[Recording]:
     recs: list[Recording] = []
     for trial in read_dreamer(src.path).trials():
@@ -42,6 +47,7 @@ READERS: dict[str, Callable[[SourceFile], list[Recording]]] = {
     "wfdb": _read_wfdb_source,
     "edf": _read_edf_source,
     "dreamer": _read_dreamer_source,
+    "ptbxl": _read_ptbxl_source,
 }
 assert set(READERS) == set(FORMATS)
 

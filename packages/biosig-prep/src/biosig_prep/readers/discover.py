@@ -7,7 +7,10 @@ stable (path-sorted) order:
   listed on their own; a header may name a signal file with another name);
 * ``.edf``, ``.bdf``, ``.fif``, ``.vhdr`` -> ``edf``;
 * a ``.mat`` that no header in its folder uses and that holds a ``DREAMER`` variable
-  (checked with ``scipy.io.whosmat``, which reads only the variable headers) -> ``dreamer``.
+  (checked with ``scipy.io.whosmat``, which reads only the variable headers) -> ``dreamer``;
+* a folder holding ``ptbxl_database.csv`` (or, with ``fmt="ptbxl"``, one inside its
+  ``records100/`` / ``records500/``) -> ``ptbxl``: the records the CSV lists
+  (:func:`biosig_prep.datasets.ptbxl.discover_ptbxl`).
 
 Anything else is ignored. The record id of a file found under a directory is its path relative
 to that directory, without suffix (``georgia/g1/E00001``); a file given directly uses its stem.
@@ -26,16 +29,17 @@ from pathlib import Path
 from typing import Literal
 
 from biosig_prep.datasets.dreamer import is_dreamer_mat
+from biosig_prep.datasets.ptbxl import DATABASE_CSV, discover_ptbxl
 from biosig_prep.readers.edf_reader import EDF_SUFFIXES
 
 __all__ = ["SourceFile", "FORMATS", "SUFFIX_FORMATS", "discover"]
 
-FORMATS = ("wfdb", "edf", "dreamer")
+FORMATS = ("wfdb", "edf", "dreamer", "ptbxl")
 # suffix -> format, as MNE's read_raw picks a reader by suffix. A ``.mat`` is special: it is a
 # WFDB record's signal file when a header names it, and DREAMER only if it holds that variable.
 SUFFIX_FORMATS: dict[str, str] = {".hea": "wfdb", **{s: "edf" for s in EDF_SUFFIXES},
                                   ".mat": "dreamer"}
-Format = Literal["auto", "wfdb", "edf", "dreamer"]
+Format = Literal["auto", "wfdb", "edf", "dreamer", "ptbxl"]
 _LOOKED_FOR = ".hea, .edf, .bdf, .fif, .vhdr, DREAMER .mat"
 
 
@@ -140,6 +144,10 @@ def discover(paths: Sequence[str | os.PathLike], fmt: Format = "auto") -> list[S
             root = root.with_name(root.name + ".hea")
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or directory")
+        if fmt == "ptbxl" or (fmt == "auto" and (root / DATABASE_CSV).is_file()):
+            # a PTB-XL folder: its records as ptbxl_database.csv lists them
+            entries += [(Path(p), "ptbxl", rid, bad) for p, rid, bad in discover_ptbxl(root)]
+            continue
         if root.is_file():
             kind = _classify_file(root, fmt)
             path = root.with_suffix(".hea") if kind == "wfdb" else root

@@ -20,6 +20,13 @@ whose name differs from the record name (the signal lines say which file to read
 is missing but ``<record>.mat`` exists, that one is used), ``#Age:`` without a space. A signal
 file name must stay inside the record's folder: an absolute or ``..`` path is refused. Header
 comments (``Age``, ``Sex``, ``Dx`` SNOMED codes, ...) become metadata.
+
+Identity (:mod:`biosig_prep.datasets.keys`): a Challenge 2021 ``HR`` record gets
+``ptbxl_ecg_id`` (``HR00001`` is PTB-XL's ``ecg_id`` 1); a CPSC 2021 record
+(``data_<patient>_<record>``) gets ``patient_id`` and the source ``cpsc2021``. The Challenge
+headers name no patient, so other records carry no ``patient_id``. Rhythm annotations
+(``<record>.atr``) are read when present (:mod:`biosig_prep.readers.rhythm`) and become
+per-window labels.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.errors import ReadError
+from biosig_prep.datasets.keys import PATIENT_ID, PTBXL_ECG_ID, ptbxl_ecg_id_of
 from biosig_prep.readers.matfile import read_mat_matrix
+from biosig_prep.readers.rhythm import cpsc2021_patient, read_rhythms
 from biosig_prep.recording import Recording
 from biosig_prep.sources import challenge_source
 
@@ -428,9 +437,17 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
     if header.fixes:
         meta["header_fixes"] = list(header.fixes)
     info = challenge_source(hea_path.stem)
+    source = info.name if info else "wfdb"
+    ecg_id = ptbxl_ecg_id_of(hea_path.stem) if source == "ptb-xl" else None
+    if ecg_id is not None:  # a Challenge HR record is this PTB-XL recording
+        meta[PTBXL_ECG_ID] = ecg_id
+    patient = cpsc2021_patient(hea_path.stem)
+    if patient is not None:
+        meta[PATIENT_ID] = patient
+        source = "cpsc2021"
     return Recording(
         record_id=record_id or hea_path.stem,
-        source=info.name if info else "wfdb",
+        source=source,
         path=str(hea_path),
         modality="ecg",
         fs=float(fs),
@@ -439,4 +456,5 @@ def read_wfdb(hea_path: str | os.PathLike, record_id: str | None = None, *,
         units=["mV"] * len(names),
         metadata=meta,
         adc_range=adc_range,
+        rhythms=read_rhythms(hea_path, signals.shape[1]),
     )

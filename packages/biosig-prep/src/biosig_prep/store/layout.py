@@ -17,6 +17,9 @@ Layout::
             channel_mask   (N, C) bool, False where a channel was missing and zero-filled
             patch_mask     (N, P) bool, False for the zero padding of a record's last,
                            partial window (padding is always at the end)
+            labels/        only for labelled windows (rhythm annotations): <name> (N,) int64
+                           aligned with the windows, attribute ``classes`` (value i is
+                           classes[i], -1 unlabelled); chunked like ``record``
             attrs: modality, fs, channels, units, n_patches, patch_size,
                    encoding {dtype, step, units, max_abs_error}, tail {policy,
                    min_valid_fraction}, shards {count, nbytes: [...]} (written objects)

@@ -219,6 +219,28 @@ class Stream:
             return np.ones((max(0, stop - start), self.n_patches), dtype=bool)
         return np.asarray(self.patch_mask[start:stop], dtype=bool)
 
+    def window_labels(self) -> dict[str, np.ndarray]:
+        """Per-window labels of this stream, ``<stream>/labels/<name>``: name -> (N,) int64,
+        aligned with the windows; a value is an index into :meth:`label_classes`, -1 where the
+        window has no label. ``{}`` for a stream without labels (see
+        :mod:`biosig_prep.datasets.keys`)."""
+        if LABELS not in self._group:
+            return {}
+        with quiet():
+            group = cast(zarr.Group, self._group[LABELS])
+            return {key: np.asarray(cast(zarr.Array, group[key])[:], dtype=np.int64)
+                    for key in sorted(group.array_keys())}
+
+    def label_classes(self, name: str) -> list[str]:
+        """The class names of the per-window label ``name`` (value i is ``classes[i]``)."""
+        with quiet():
+            group = self._group.get(LABELS)
+            if group is None or name not in group:
+                have = sorted(group.array_keys()) if group is not None else []
+                raise KeyError(f"{self.where} has no window label {name!r} (available: "
+                               f"{', '.join(have) or 'none'})")
+            return [str(c) for c in group[name].attrs.get("classes", [])]
+
     def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Windows ``start..stop`` and their bookkeeping: windows (n, C, P, S) float32 in
         physical units, record (n,) int64, start (n,) int64, channel_mask (n, C) bool,

@@ -131,10 +131,25 @@ class StoreWriter:
         self._create(group, "patch_mask", shape=(0, p), dtype="bool", chunks=(b, p),
                      compressors=None, fill_value=False)
 
+    def ensure_stream_labels(self, name: str, classes: dict[str, list[str]]) -> None:
+        """Create the stream's per-window label arrays ``<name>/labels/<key>`` (int64, fill -1,
+        chunked like ``record``) unless they exist, and set their ``classes``."""
+        block = int(self._array(f"{name}/record").chunks[0])
+        group = self.ensure_group(f"{name}/{LABELS}")
+        for key, names in classes.items():
+            arr = self._create(group, key, shape=(self._array(f"{name}/record").shape[0],),
+                               dtype="int64", chunks=(block,), compressors=None, fill_value=-1)
+            if list(arr.attrs.get("classes", [])) != list(names):
+                arr.attrs["classes"] = list(names)
+
     def set_stream_length(self, name: str, n: int) -> None:
         """Set the length of the stream's arrays to ``n`` windows (metadata only: the chunk
         objects are written by the workers, before or after)."""
-        for arr_name in ("windows", *SMALL_ARRAYS):
+        with quiet():
+            group = self.open()[name]
+            keys = (sorted(cast(zarr.Group, group[LABELS]).array_keys())
+                    if LABELS in cast(zarr.Group, group) else [])
+        for arr_name in ("windows", *SMALL_ARRAYS, *(f"{LABELS}/{k}" for k in keys)):
             arr = self._array(f"{name}/{arr_name}")
             if arr.shape[0] != n:
                 arr.resize((n,) + tuple(arr.shape[1:]))

@@ -13,7 +13,7 @@ __all__ = ["synth_app"]
 synth_app = typer.Typer(
     name="synth",
     help="Write synthetic data in exactly the real file formats (Challenge 2021 WFDB/MAT, "
-         "DREAMER.mat).",
+         "DREAMER.mat, PTB-XL).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -111,3 +111,27 @@ def dreamer(
         truth.write_text(result.to_json())
     typer.echo(f"wrote {out_path} ({result.bytes_written / 1e6:.1f} MB, {subjects} subjects x "
                f"{clips} clips, effects={effects}) in {dt:.1f} s")
+
+
+@synth_app.command("ptbxl")
+def ptbxl(
+    out_dir: Annotated[Path, typer.Argument(help="The PTB-XL folder to write.")],
+    n_records: Annotated[int, typer.Option("--n-records", "-n", help="Number of records.")] = 12,
+    patients: Annotated[int | None, typer.Option(
+        help="Number of patients (default: half the records).")] = None,
+    first_ecg_id: Annotated[int, typer.Option(
+        help="ecg_id of the first record (the others follow).")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """A small PTB-XL stand-in in the published layout (both CSVs, records500/, records100/)."""
+    from biosig_prep.synth.ptbxl import write_ptbxl
+
+    try:
+        t0 = time.perf_counter()
+        ids = write_ptbxl(out_dir, n_records, n_patients=patients, seed=seed,
+                          ecg_ids=range(first_ecg_id, first_ecg_id + n_records))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"wrote {len(ids)} PTB-XL records (ecg_id {ids[0]}-{ids[-1]}) to {out_dir} in "
+               f"{time.perf_counter() - t0:.1f} s")
