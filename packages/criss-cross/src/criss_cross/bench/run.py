@@ -47,6 +47,7 @@ class BenchConfig(BaseModel):
     store: str
     weights: str | None = None
     model: str = "ecg-base"
+    encoder: dict[str, Any] = Field(default_factory=dict)
     stream: str | None = None
     labels: str | None = None
     split_by: str = "patient"
@@ -183,7 +184,7 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
     from criss_cross.probe.run import ProbeConfig, load_encoder
 
     pcfg = ProbeConfig(store=config.store, stream=stream.name, weights=config.weights,
-                       model=config.model, seed=config.seed)
+                       model=config.model, encoder=config.encoder, seed=config.seed)
     model, weights_desc = load_encoder(pcfg)
     declared, declared_from = guards.declared_input(config.weights, config.model, model)
     actual = guards.store_input(store, stream)
@@ -220,8 +221,7 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    random_model = create_model(config.model if config.weights is None else config.model,
-                                **_arch_overrides(model, config.model))
+    random_model = create_model(config.model, **_arch_overrides(model, config.model))
     if config.weights is None:
         model = random_model  # the encoder under test is itself random init
     cache = config.cache_dir or str(out / "cache")
