@@ -36,6 +36,9 @@ def test_auroc_by_hand_and_against_the_probe():
     yy = rng.random((40, 5)) < 0.3
     pp = np.round(rng.random((40, 5)), 1)  # ties
     assert macro_auroc(yy, pp) == pytest.approx(probe_auroc(yy, pp)[0], abs=1e-12)
+    yy = rng.random((300, 2)) < 0.3  # above 256 rows: the rank path
+    pp = np.round(rng.random((300, 2)), 2)
+    assert macro_auroc(yy, pp) == pytest.approx(probe_auroc(yy, pp)[0], abs=1e-12)
 
 
 def test_ece_and_brier_by_hand():

@@ -21,6 +21,7 @@ p-value ``min(1, 2 * min(P(d <= 0), P(d >= 0)))``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,12 +40,18 @@ def auroc_per_class(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
     y = np.asarray(y, dtype=bool)
+    p = np.asarray(p, dtype=np.float64)
     if y.shape[0] == 0:
         return np.full(y.shape[1], np.nan)
-    ranks = rankdata(np.asarray(p, dtype=np.float64), axis=0)
     pos = y.sum(axis=0).astype(np.float64)
     neg = y.shape[0] - pos
-    u = (ranks * y).sum(axis=0) - pos * (pos + 1) / 2.0
+    if y.shape[0] <= 256:  # small (bootstrap replicates): count the pairs directly
+        d = p[:, None, :] - p[None, :, :]
+        wins = (d > 0) + 0.5 * (d == 0)
+        u = np.einsum("ik,jk,ijk->k", y.astype(np.float64), (~y).astype(np.float64), wins)
+    else:
+        ranks = rankdata(p, axis=0)
+        u = (ranks * y).sum(axis=0) - pos * (pos + 1) / 2.0
     out = np.full(y.shape[1], np.nan)
     ok = (pos > 0) & (neg > 0)
     out[ok] = u[ok] / (pos[ok] * neg[ok])
@@ -74,11 +81,10 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> float:
     if yv.size == 0:
         return float("nan")
     bins = np.minimum((pv * n_bins).astype(np.int64), n_bins - 1)
-    total = 0.0
-    for b in np.unique(bins):
-        sel = bins == b
-        total += sel.sum() / yv.size * abs(yv[sel].mean() - pv[sel].mean())
-    return float(total)
+    # |B| / n * |mean(y_B) - mean(p_B)| = |sum(y_B) - sum(p_B)| / n
+    gap = np.bincount(bins, weights=yv, minlength=n_bins) - np.bincount(bins, weights=pv,
+                                                                        minlength=n_bins)
+    return float(np.abs(gap).sum() / yv.size)
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float:
@@ -108,11 +114,19 @@ def choose_thresholds(y_val: np.ndarray, p_val: np.ndarray, default: float = 0.5
     return out
 
 
-def _draws(groups: np.ndarray, n_boot: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    unique, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+def _draws(groups: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Row indices of each replicate (see the module doc), cached for repeated calls."""
+    groups = np.asarray(groups).astype(str)
+    return _draws_cached(groups.tobytes(), groups.dtype.str, n_boot, seed)
+
+
+@lru_cache(maxsize=16)
+def _draws_cached(raw: bytes, dtype: str, n_boot: int, seed: int) -> list[np.ndarray]:
+    groups = np.frombuffer(raw, dtype=dtype)
+    unique, inverse = np.unique(groups, return_inverse=True)
     rows_of = [np.flatnonzero(inverse == g) for g in range(len(unique))]
-    rng = np.random.default_rng(seed)
-    return rows_of, rng.integers(0, len(unique), size=(n_boot, len(unique)))
+    draws = np.random.default_rng(seed).integers(0, len(unique), size=(n_boot, len(unique)))
+    return [np.concatenate([rows_of[g] for g in d]) for d in draws]
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
@@ -129,11 +143,7 @@ def bootstrap(metric: Metric, y: np.ndarray, p: np.ndarray, groups: np.ndarray, 
 
     Returns ``{"value", "lo", "hi"}``; ``lo``/``hi`` are NaN when no replicate is finite.
     """
-    rows_of, draws = _draws(groups, n_boot, seed)
-    reps = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rows_of[g] for g in draws[b]])
-        reps[b] = metric(y[idx], p[idx])
+    reps = np.array([metric(y[idx], p[idx]) for idx in _draws(groups, n_boot, seed)])
     lo, hi = _interval(reps)
     return {"value": float(metric(y, p)), "lo": lo, "hi": hi}
 
@@ -142,11 +152,8 @@ def paired_bootstrap(metric: Metric, y: np.ndarray, p_a: np.ndarray, p_b: np.nda
                      groups: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """``metric(y, p_a) - metric(y, p_b)`` on the same rows, its 95 % interval from the same
     patient draws for both, and the two-sided bootstrap p-value (see the module doc)."""
-    rows_of, draws = _draws(groups, n_boot, seed)
-    diffs = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rows_of[g] for g in draws[b]])
-        diffs[b] = metric(y[idx], p_a[idx]) - metric(y[idx], p_b[idx])
+    diffs = np.array([metric(y[idx], p_a[idx]) - metric(y[idx], p_b[idx])
+                      for idx in _draws(groups, n_boot, seed)])
     lo, hi = _interval(diffs)
     finite = diffs[np.isfinite(diffs)]
     if finite.size:
