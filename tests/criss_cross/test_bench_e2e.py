@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.criss_cross.conftest import TINY_ENCODER, TINY_PREP
 
 from criss_cross.bench import BenchConfig, run_bench
-from tests.criss_cross.conftest import TINY_ENCODER, TINY_PREP
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

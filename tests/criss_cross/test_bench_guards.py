@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.criss_cross.conftest import TINY_ENCODER, TINY_PREP
 from typer.testing import CliRunner
 
 from criss_cross.bench.guards import find_overlap, preprocessing_mismatches, record_keys
-from tests.criss_cross.conftest import TINY_ENCODER, TINY_PREP
 
 ECG = {"modality": "ecg", "rates_hz": [200], "units": "mV", "band_pass_hz": [0.5, 40.0],
        "notch": "auto", "channels": ["I", "II"]}

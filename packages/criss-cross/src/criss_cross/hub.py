@@ -351,7 +351,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
             (out / n).unlink(missing_ok=True)
     saved = save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
     from biosig_prep.util import atomic_write_json
-
     from criss_cross.bench.guards import IDENTITY_NAME
 
     if identity is not None:

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from biosig_prep.errors import ReadError
 from biosig_prep.datasets.keys import PATIENT_ID, PTBXL_ECG_ID, ptbxl_ecg_id_of
+from biosig_prep.errors import ReadError
 from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.readers.rhythm import cpsc2021_patient, read_rhythms
 from biosig_prep.recording import Recording

@@ -153,6 +153,7 @@ def _finetune(config, model, stream, units, train, y, device) -> np.ndarray:
     tr = np.flatnonzero(use & np.isin(unit_of_window, np.flatnonzero(train)))
     windows = np.asarray(data["windows"], dtype=np.float32)
     cm, pm = np.asarray(data["channel_mask"], bool), np.asarray(data["patch_mask"], bool)
+    tuned: Any
     tuned, head, _ = finetune(copy.deepcopy(model), windows[tr], cm[tr], pm[tr],
                               y[unit_of_window[tr]], epochs=config.finetune_epochs,
                               batch_size=min(config.batch_size, 32), seed=config.seed,

@@ -98,7 +98,7 @@ def find_overlap(identity: dict[str, Any], test: list[list[Any]]) -> dict[str, A
             if ptbxl is not None:
                 seen_ptbxl.add(int(ptbxl))
     by: Counter[str] = Counter()
-    examples = []
+    examples: list[str] = []
     for source, rid, pid, ptbxl in test:
         how = ("record id" if (source, rid) in seen_rec else
                "PTB-XL ecg_id" if ptbxl is not None and int(ptbxl) in seen_ptbxl else

@@ -22,12 +22,13 @@ import datetime as _dt
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from criss_cross.bench.tasks import Task, merge_challenge_codes, resolve_task, window_classes
+from criss_cross.encoder import CrissCrossEncoder
 
 __all__ = ["BenchConfig", "BenchRefused", "run_bench"]
 
@@ -185,7 +186,8 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
 
     pcfg = ProbeConfig(store=config.store, stream=stream.name, weights=config.weights,
                        model=config.model, encoder=config.encoder, seed=config.seed)
-    model, weights_desc = load_encoder(pcfg)
+    loaded, weights_desc = load_encoder(pcfg)
+    model = cast(CrissCrossEncoder, loaded)
     declared, declared_from = guards.declared_input(config.weights, config.model, model)
     actual = guards.store_input(store, stream)
     bad = guards.preprocessing_mismatches(declared, actual, float(model.config.input_scale))
@@ -213,11 +215,11 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
             warnings.append(line + " (run anyway: --allow-overlap)")
 
     # ---- embeddings and features ----------------------------------------------------------
+    import torch
+
     from criss_cross.bench.fit import embed_units, fit_methods
     from criss_cross.registry import create_model
     from criss_cross.runtime import resolve_device
-
-    import torch
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)

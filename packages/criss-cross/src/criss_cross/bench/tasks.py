@@ -53,7 +53,8 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 
 
-def resolve_task(name: str, labels: str | None = None, window_labels: list[str] = ()) -> Task:
+def resolve_task(name: str, labels: str | None = None,
+                 window_labels: tuple[str, ...] | list[str] = ()) -> Task:
     """The task ``name`` (``custom`` with ``labels``); ``labels`` also overrides a named task's
     field. A field among ``window_labels`` is read per window."""
     if name == "custom" or name not in TASKS:
