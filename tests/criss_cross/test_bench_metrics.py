@@ -65,7 +65,7 @@ def test_bootstrap_over_patients_with_a_fixed_seed():
     y = np.zeros_like(p)
     # default_rng(0).integers(0, 3, (4, 3)) = [[2,1,1],[0,0,0],[0,0,0],[2,1,2]] over (a, b, c):
     # rows [8,5,5] -> 6, a x3 -> 2, 2, [8,5,8] -> 7; percentiles of [2, 2, 6, 7]
-    out = bootstrap(_mean_p, y, p, groups, n_boot=4, seed=0)
+    out = bootstrap(_mean_p, y, p, groups, n_boot=4, seed=0, min_groups=1)
     assert out["value"] == pytest.approx(4.25)
     assert out["lo"] == pytest.approx(2.0)
     assert out["hi"] == pytest.approx(6 + 0.925)
@@ -77,12 +77,16 @@ def test_paired_bootstrap_by_hand():
     pb = np.array([2.0, 2.0, 5.0, 9.0])[:, None]
     y = np.zeros_like(pa)
     # row differences [-1, 1, 0, -1]; the same draws give -1/3, 0, 0, -2/3
-    out = paired_bootstrap(_mean_p, y, pa, pb, groups, n_boot=4, seed=0)
+    out = paired_bootstrap(_mean_p, y, pa, pb, groups, n_boot=4, seed=0, min_groups=1)
     assert out["value"] == pytest.approx(-0.25)
     assert out["lo"] == pytest.approx(-2 / 3 + 0.075 / 3)
     assert out["hi"] == pytest.approx(0.0)
     assert out["p"] == pytest.approx(1.0)  # 2 * min(P(d <= 0) = 1, P(d >= 0) = 0.5)
-    same = paired_bootstrap(_mean_p, y, pa + 0.1, pa, groups, n_boot=50, seed=3)
+    # three patients are too few for an interval by default: no interval, no p-value
+    few = bootstrap(_mean_p, y, pa, groups, n_boot=4, seed=0)
+    assert few["value"] == pytest.approx(4.25) and np.isnan(few["lo"]) and np.isnan(few["hi"])
+    assert np.isnan(paired_bootstrap(_mean_p, y, pa, pb, groups)["p"])
+    same = paired_bootstrap(_mean_p, y, pa + 0.1, pa, groups, n_boot=50, seed=3, min_groups=1)
     assert same["lo"] == pytest.approx(0.1) and same["hi"] == pytest.approx(0.1)
     assert same["p"] == 0.0
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from criss_cross.probe.challenge import macro_f1 as _macro_f1
 
-__all__ = ["Metric", "auroc_per_class", "brier", "bootstrap", "choose_thresholds", "ece", "macro_auroc",
+__all__ = ["MIN_GROUPS", "Metric", "auroc_per_class", "brier", "bootstrap", "choose_thresholds", "ece", "macro_auroc",
            "macro_f1_at", "paired_bootstrap", "within_patient_auroc"]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -137,21 +137,39 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+#: Fewer test patients than this give no interval (and no p-value): resampling two or three
+#: patients yields replicates that are mostly undefined or identical, an interval of zero
+#: width that would read as certainty.
+MIN_GROUPS = 5
+
+
+def _too_few(groups: np.ndarray, min_groups: int) -> bool:
+    return len(np.unique(np.asarray(groups).astype(str))) < min_groups
+
+
 def bootstrap(metric: Metric, y: np.ndarray, p: np.ndarray, groups: np.ndarray, *,
-              n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+              n_boot: int = 1000, seed: int = 0, min_groups: int = MIN_GROUPS) -> dict[str, float]:
     """``metric(y, p)`` with its 95 % bootstrap interval over ``groups`` (patients).
 
-    Returns ``{"value", "lo", "hi"}``; ``lo``/``hi`` are NaN when no replicate is finite.
+    Returns ``{"value", "lo", "hi"}``; ``lo``/``hi`` are NaN when no replicate is finite or
+    there are fewer than ``min_groups`` patients.
     """
+    if _too_few(groups, min_groups):
+        return {"value": float(metric(y, p)), "lo": float("nan"), "hi": float("nan")}
     reps = np.array([metric(y[idx], p[idx]) for idx in _draws(groups, n_boot, seed)])
     lo, hi = _interval(reps)
     return {"value": float(metric(y, p)), "lo": lo, "hi": hi}
 
 
 def paired_bootstrap(metric: Metric, y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray,
-                     groups: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+                     groups: np.ndarray, *, n_boot: int = 1000, seed: int = 0,
+                     min_groups: int = MIN_GROUPS) -> dict[str, float]:
     """``metric(y, p_a) - metric(y, p_b)`` on the same rows, its 95 % interval from the same
-    patient draws for both, and the two-sided bootstrap p-value (see the module doc)."""
+    patient draws for both, and the two-sided bootstrap p-value (see the module doc); NaN
+    interval and p-value with fewer than ``min_groups`` patients."""
+    if _too_few(groups, min_groups):
+        nan = float("nan")
+        return {"value": float(metric(y, p_a) - metric(y, p_b)), "lo": nan, "hi": nan, "p": nan}
     diffs = np.array([metric(y[idx], p_a[idx]) - metric(y[idx], p_b[idx])
                       for idx in _draws(groups, n_boot, seed)])
     lo, hi = _interval(diffs)

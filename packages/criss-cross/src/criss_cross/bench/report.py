@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from criss_cross.bench.metrics import MIN_GROUPS
+
 __all__ = ["METHOD_LABELS", "clean", "render_markdown", "write_report"]
 
 METHOD_LABELS = {
@@ -54,6 +56,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"Thresholds from {doc['thresholds_from']}. Intervals: 95 % bootstrap over test "
         f"patients ({cfg['n_boot']} draws).", "",
     ]
+    if c["test"]["groups"] < MIN_GROUPS:
+        lines += [f"**Too few test patients to tell:** {c['test']['groups']} (an interval needs "
+                  f"at least {MIN_GROUPS}); the figures below are point values on these "
+                  "patients only, with no interval and no p-value.", ""]
     has_cs = any("challenge_score" in m for m in doc["metrics"].values())
     head = "| Method | macro AUROC | macro F1 | ECE | Brier |" + (" Challenge score |" if has_cs else "")
     head += " patient-level AUROC | within-patient AUROC median (IQR, n) |"
