@@ -69,6 +69,7 @@ def test_leakage_guard_catches_a_challenge_hr_record_in_a_ptbxl_test_fold(ptbxl_
     assert find_overlap({"stores": []}, test)["n"] == 0
 
 
+@pytest.mark.slow
 def test_bench_refuses_leaked_test_records_then_stamps_the_report(ptbxl_and_hr, tmp_path):
     from criss_cross.cli import app
     from criss_cross.hub import export_run
