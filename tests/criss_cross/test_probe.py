@@ -58,6 +58,10 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     assert data["n_records"] == 50 and data["n_train"] + data["n_test"] == 50
     assert data["n_test"] == 15 and data["n_windows"] == 500
     assert "426783006" in data["classes"] and all(data["support"][c] >= 2 for c in data["classes"])
+    # the Challenge's equivalent codes are one class in training (issue 20): the 20 records
+    # coded 284470004 (PAC) are positives of 63593006 (SVPB), the 5 coded 427172004 of 17338001
+    assert "284470004" not in data["classes"] and data["support"]["63593006"] == 20
+    assert "427172004" not in data["classes"] and data["support"]["17338001"] == 5
     for key in ("linear", "prevalence"):
         m = doc["metrics"][key]
         assert 0.0 <= m["macro_auroc"] <= 1.0 and 0.0 <= m["macro_f1"] <= 1.0
