@@ -43,6 +43,13 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     res = CliRunner().invoke(app, ["probe", "--store", cinc_store, "--stream", "ecg@200",
                                    "--labels", "dx", "--weights", str(hub_model),
                                    "--out", str(out)])
+    # the encoder was pretrained on these very records: the leakage guard refuses
+    assert res.exit_code == 1 and "leakage: 50 records" in res.output
+    assert "--allow-overlap" in res.output and not (out / "metrics.json").exists()
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(app, ["probe", "--store", cinc_store, "--stream", "ecg@200",
+                                   "--labels", "dx", "--weights", str(hub_model),
+                                   "--out", str(out), "--allow-overlap"])
     elapsed = time.perf_counter() - t0
     assert res.exit_code == 0, res.output
     assert "linear probe: macro AUROC" in res.output and elapsed < 60
@@ -51,6 +58,10 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     assert data["n_records"] == 50 and data["n_train"] + data["n_test"] == 50
     assert data["n_test"] == 15 and data["n_windows"] == 500
     assert "426783006" in data["classes"] and all(data["support"][c] >= 2 for c in data["classes"])
+    # the Challenge's equivalent codes are one class in training (issue 20): the 20 records
+    # coded 284470004 (PAC) are positives of 63593006 (SVPB), the 5 coded 427172004 of 17338001
+    assert "284470004" not in data["classes"] and data["support"]["63593006"] == 20
+    assert "427172004" not in data["classes"] and data["support"]["17338001"] == 5
     for key in ("linear", "prevalence"):
         m = doc["metrics"][key]
         assert 0.0 <= m["macro_auroc"] <= 1.0 and 0.0 <= m["macro_f1"] <= 1.0
@@ -58,12 +69,14 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
     assert doc["metrics"]["prevalence"]["macro_auroc"] == 0.5  # constant scores: all ties
     assert doc["embeddings_cached"] is False and doc["encoder"]["weights"].startswith("Hub model")
     report = (out / "report.md").read_text()
+    assert report.startswith("> **WARNING:** leakage: 50 records")
     assert "| Method | macro AUROC | macro F1 | Challenge 2021 score |" in report
     assert "| Linear probe |" in report and "| Train prevalence (baseline) |" in report
     for png in ("auroc_per_class.png", "probe_loss.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second run reads the embeddings from the cache and gives the same numbers
-    again = run_probe(ProbeConfig(store=cinc_store, stream="ecg@200", weights=str(hub_model)), out)
+    again = run_probe(ProbeConfig(store=cinc_store, stream="ecg@200", weights=str(hub_model),
+                                   allow_overlap=True), out)
     assert again["embeddings_cached"] is True
     assert again["metrics"]["linear"] == doc["metrics"]["linear"]
     # a store converted again at the same path (a new generation) is embedded again
@@ -73,7 +86,8 @@ def test_probe_command_on_the_real_records(cinc_store, hub_model, tmp_path):
 
     store = tmp_path / "copy.zarr"
     shutil.copytree(cinc_store, store)
-    cfg = ProbeConfig(store=str(store), stream="ecg@200", weights=str(hub_model))
+    cfg = ProbeConfig(store=str(store), stream="ecg@200", weights=str(hub_model),
+                      allow_overlap=True)
     assert run_probe(cfg, out)["embeddings_cached"] is False
     assert run_probe(cfg, out)["embeddings_cached"] is True
     zarr.open_group(str(store), mode="r+").attrs["generation"] = "converted-again"

@@ -141,3 +141,10 @@ def test_cli_rejects_bad_options(stores, tmp_path):
 def test_missing_stream_is_named(stores, tmp_path, config_factory):
     with pytest.raises(ValueError, match="no stream 'eeg@128'.*available: ecg@200, eeg@200"):
         train(config_factory(eeg_stream="eeg@128"), stores["planted"], tmp_path / "bad", progress=False)
+
+
+def test_swapped_eeg_and_ecg_streams_are_refused(stores, tmp_path, config_factory):
+    # before issue 20 this ran with exit 0 and rows labelled EEG that were ECG
+    with pytest.raises(ValueError, match="the EEG stream is 'ecg@200', which holds ECG windows"):
+        train(config_factory(eeg_stream="ecg@200", ecg_stream="eeg@200"), stores["planted"],
+              tmp_path / "swapped", progress=False)

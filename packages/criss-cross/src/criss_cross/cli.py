@@ -3,7 +3,8 @@
 Each command lives in its own module of :mod:`criss_cross.commands`, parses its options and
 calls a plain importable function: ``pretrain`` (:func:`criss_cross.pretrain.pretrain`),
 ``embed`` (:func:`criss_cross.embed.embed_store`), ``models`` (the registry), ``export``
-(:func:`criss_cross.hub.export_run`), ``probe`` (:func:`criss_cross.probe.run_probe`). Every failure is one line on stderr and exit
+(:func:`criss_cross.hub.export_run`), ``probe`` (:func:`criss_cross.probe.run_probe`), ``bench``
+(:func:`criss_cross.bench.run_bench`). Every failure is one line on stderr and exit
 status 1 (a configuration error: ``field: message`` lines).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import typer
 
+from criss_cross.commands import bench as _bench
 from criss_cross.commands import embed as _embed
 from criss_cross.commands import export as _export
 from criss_cross.commands import models as _models
@@ -32,6 +34,7 @@ app.command()(_embed.embed)
 app.command()(_models.models)
 app.command()(_export.export)
 app.command()(_probe.probe)
+app.command()(_bench.bench)
 
 
 if __name__ == "__main__":  # pragma: no cover

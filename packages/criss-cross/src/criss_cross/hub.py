@@ -10,6 +10,8 @@ A folder in the layout the Hub uses for PyTorch models::
                         strictly into the authors' code and into braindecode's ``CBraMod``
     README.md           a model card (``huggingface_hub.ModelCard``): training data,
                         preprocessing, rates, metrics, provenance
+    pretraining_data.json  (export_run) every pretraining record: source, id, patient id,
+                        PTB-XL ecg_id; the bench's leakage guard reads it
 
 ``from_pretrained(x)`` takes a local folder or a Hub repo id. A repo id goes through
 ``huggingface_hub.hf_hub_download``, which honours ``HF_HUB_OFFLINE=1`` and the cache
@@ -348,6 +350,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
            "units": "mV" if modality == "ecg" else "uV",
            "input_scale": model.config.input_scale, "patch_size": model.config.patch_size,
            "n_patches": prep.get("n_patches")}
+    band = prep.get(modality) or {}
+    if band.get("l_freq") is not None and band.get("h_freq") is not None:
+        inp["band_pass_hz"] = [band["l_freq"], band["h_freq"]]
+        inp["notch"] = str(band.get("notch"))
+    if prep.get("leads") and modality == "ecg":
+        inp["channels"] = list(prep["leads"])
+    identity = _pretraining_identity(stores, streams)
     recipe = {k: run_cfg[k] for k in ("mask_ratio", "channel_mask_proportion", "batch_size",
                                       "lr", "seed") if k in run_cfg}
     card = {
@@ -362,5 +371,24 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     if out.exists() and overwrite:
         for n in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
             (out / n).unlink(missing_ok=True)
-    return save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
+    saved = save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
+    from biosig_prep.util import atomic_write_json
+    from criss_cross.bench.guards import IDENTITY_NAME
+
+    if identity is not None:
+        atomic_write_json(saved / IDENTITY_NAME, identity, sort_keys=True)
+    else:
+        (saved / IDENTITY_NAME).unlink(missing_ok=True)
+    return saved
+
+
+def _pretraining_identity(stores: list[str], streams: list[str]) -> dict[str, Any] | None:
+    """The records the run trained on (:func:`criss_cross.bench.guards.data_identity`), or None
+    where a store cannot be read here (the bench then says leakage was not checked)."""
+    from criss_cross.bench.guards import data_identity
+
+    try:
+        return data_identity(stores, streams) if stores else None
+    except Exception:  # noqa: BLE001 - an unreadable store leaves the identity unknown
+        return None
 

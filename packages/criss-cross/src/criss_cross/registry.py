@@ -129,6 +129,7 @@ MODELS: dict[str, ModelSpec] = {
             weights_source=None,
             paper="Wang et al., CBraMod: A Criss-Cross Brain Foundation Model for EEG "
             "Decoding, ICLR 2025, arXiv 2412.07236",
+            extra={"band_pass_hz": [0.3, 75.0], "notch": "60"},
         ),
         ModelSpec(
             name="ecg-base",
@@ -145,6 +146,7 @@ MODELS: dict[str, ModelSpec] = {
             "the PhysioNet/CinC Challenge 2021 corpus, then `criss-cross export RUN OUT`",
             paper="Ghallab et al., Leveraging Foundational Models and Simple Fusion for "
             "Multi-modal Physiological Signal Analysis, arXiv 2512.15250",
+            extra={"band_pass_hz": [0.5, 40.0], "notch": "auto"},
         ),
         ModelSpec(
             name="ecg-small",
@@ -159,6 +161,7 @@ MODELS: dict[str, ModelSpec] = {
             weights="none published; `make demo` pretrains one (demo-out/pretrain), "
             "`criss-cross export demo-out/pretrain OUT` turns it into a Hub folder",
             paper="Ghallab et al., arXiv 2512.15250 (architecture reduced for CPUs)",
+            extra={"band_pass_hz": [0.5, 40.0], "notch": "auto"},
         ),
     )
 }

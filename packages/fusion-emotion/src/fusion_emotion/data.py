@@ -147,6 +147,12 @@ def open_dreamer(
                 f"(available: {', '.join(store.stream_names) or 'none'})"
             )
         s = store.stream(name)
+        if s.modality != modality:
+            raise ValueError(
+                f"store {url}: the {modality.upper()} stream is {name!r}, which holds "
+                f"{s.modality.upper()} windows; the {modality.upper()} encoder must read "
+                f"{modality.upper()} (set {modality}_stream to a {modality}@RATE stream)"
+            )
         if len(s) != n:
             raise ValueError(
                 f"store {url}: stream {name} has {len(s)} windows but labels/ has {n}; "

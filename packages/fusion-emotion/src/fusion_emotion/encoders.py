@@ -188,6 +188,11 @@ def load_encoder(modality: str, weights: str | Path | None, config: FusionConfig
     else:
         model = (criss_cross.from_pretrained(file.parent, max_params=config.max_params)
                  if kind == "hub" else criss_cross.load_checkpoint(file, max_params=config.max_params))
+        declared = ((getattr(model, "hub_config", None) or {}).get("input") or {}).get("modality")
+        if declared and declared != modality:
+            raise ValueError(f"{weights}: the model card declares a {declared.upper()} encoder, "
+                             f"given as the {modality.upper()} encoder; swap --eeg-weights and "
+                             "--ecg-weights")
         scale = explicit or model.config.input_scale
         # the reconstruction head is not used here; keep the config truthful about the scale
         model.reset_head(None)

@@ -26,11 +26,19 @@ def embed(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     max_params: Annotated[int | None, typer.Option(
         help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="Embed even if the store's preprocessing differs.")] = False,
 ) -> None:
     """Write encoder embeddings of every window of a stream (Zarr v3)."""
+    from criss_cross.bench.guards import check_stream_input
     from criss_cross.embed import embed_store
 
     try:
+        bad = check_stream_input(str(checkpoint), store, stream)
+        if bad and not allow_mismatch:
+            fail(f"{bad}; reconvert the store or pass --allow-mismatch")
+        if bad:
+            note(bad)
         path = embed_store(checkpoint, store, stream, out, batch_size=batch_size, pool=pool,  # type: ignore[arg-type]
                            device=device, overwrite=overwrite, progress=progress, report=note,
                            max_params=max_params)

@@ -34,6 +34,10 @@ def probe(
     bf16: Annotated[bool, typer.Option(help="Embed under bf16 autocast.")] = False,
     max_params: Annotated[int | None, typer.Option(
         help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
+    allow_overlap: Annotated[bool, typer.Option(
+        "--allow-overlap", help="Run even if records were in the encoder's pretraining.")] = False,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="Run even if the store's preprocessing differs.")] = False,
 ) -> None:
     """Linear probe (and optional fine-tuning) of an encoder on a store's record labels."""
     from pydantic import ValidationError
@@ -45,7 +49,8 @@ def probe(
                           model=model, split_by=split_by, test_fraction=test_fraction,
                           min_count=min_count, finetune_epochs=finetune_epochs, seed=seed,
                           batch_size=batch_size, device=device, bf16=bf16,
-                          max_params=max_params)
+                          max_params=max_params, allow_overlap=allow_overlap,
+                          allow_mismatch=allow_mismatch)
     except ValidationError as err:
         fail_validation(err)
     try:

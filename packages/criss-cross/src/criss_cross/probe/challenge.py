@@ -36,6 +36,7 @@ __all__ = [
     "challenge_weights",
     "macro_auroc",
     "macro_f1",
+    "merge_challenge_codes",
     "modified_confusion_matrix",
 ]
 
@@ -83,6 +84,27 @@ def challenge_labels(codes_per_record: Iterable[Iterable[str]]) -> np.ndarray:
                 row[j] = True
         rows.append(row)
     return np.array(rows, dtype=bool).reshape(len(rows), n)
+
+
+def canonical_challenge_code(code: str) -> str:
+    """The code standing for its equivalence class: the last of the pair as ``weights.csv``
+    writes it (713427006|59118001 -> 59118001); a code outside the pairs unchanged."""
+    for cls in _ordered_classes():
+        if code in cls:
+            return cls[-1]
+    return code
+
+
+@lru_cache(maxsize=1)
+def _ordered_classes() -> tuple[tuple[str, ...], ...]:
+    header = WEIGHTS_CSV.read_text().splitlines()[0].split(",")[1:]
+    return tuple(tuple(c.strip().split("|")) for c in header)
+
+
+def merge_challenge_codes(codes: Iterable[str]) -> list[str]:
+    """A record's SNOMED codes with equivalent codes merged into their class's canonical code
+    (order kept, duplicates dropped): a record with 713427006 is a positive for 59118001."""
+    return list(dict.fromkeys(canonical_challenge_code(str(c).strip()) for c in codes))
 
 
 def modified_confusion_matrix(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_markdown", "write_report"]
+__all__ = ["METHOD_LABELS", "render_markdown", "write_report"]
 
 _ORDER = ("linear", "finetune", "prevalence")
+METHOD_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuned",
+                 "prevalence": "Train prevalence (baseline)"}
 
 
 def _cell(v: float | None) -> str:
@@ -22,10 +24,9 @@ def _cell(v: float | None) -> str:
 
 def render_markdown(doc: dict[str, Any]) -> str:
     """The Markdown report of a metrics document."""
-    from criss_cross.probe.run import METHOD_LABELS
-
     cfg, data, metrics = doc["config"], doc["data"], doc["metrics"]
-    lines = [
+    lines = [f"> **WARNING:** {w}" for w in doc.get("warnings", [])]
+    lines += [
         f"# Probe: {data['stream']} of {data['store']}, labels `{cfg['labels']}`", "",
         f"Encoder: {doc['encoder']['weights']} ({doc['encoder']['n_layers']} layers, d_model "
         f"{doc['encoder']['d_model']}, digest {doc['encoder']['digest']}). "

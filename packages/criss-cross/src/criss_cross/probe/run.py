@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from criss_cross.probe.challenge import merge_challenge_codes
 from criss_cross.probe.data import embed_stream, model_digest, record_table
+from criss_cross.probe.report import METHOD_LABELS, write_report
 from criss_cross.probe.train import (
     evaluate,
     finetune,
@@ -38,8 +40,6 @@ from criss_cross.probe.train import (
 __all__ = ["ProbeConfig", "load_encoder", "run_probe", "METHOD_LABELS"]
 
 SCHEMA = 1
-METHOD_LABELS = {"linear": "Linear probe", "finetune": "Fine-tuned",
-                 "prevalence": "Train prevalence (baseline)"}
 
 
 class ProbeConfig(BaseModel):
@@ -68,6 +68,8 @@ class ProbeConfig(BaseModel):
     bf16: bool = False
     cache_dir: str | None = None
     max_params: int | None = Field(None, ge=1)
+    allow_overlap: bool = False
+    allow_mismatch: bool = False
 
 
 def load_encoder(config: ProbeConfig) -> tuple[torch.nn.Module, str]:
@@ -112,7 +114,6 @@ def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
     """Run the probe described by ``config`` and write its report into ``out``; returns the
     metrics document (also ``out/metrics.json``)."""
     from biosig_prep import open_store
-    from criss_cross.probe.report import write_report
     from criss_cross.runtime import resolve_device
 
     out = Path(out)
@@ -121,11 +122,14 @@ def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
     store = open_store(config.store)
     stream = store.stream(config.stream)
     table = record_table(store, config.labels, config.split_by)
+    if config.labels == "dx":  # the Challenge's equivalent codes are one class, in training too
+        table.codes = [merge_challenge_codes(c) for c in table.codes]
     model, weights_desc = load_encoder(config)
     digest = model_digest(model)[:16]  # of the weights probed (fine-tuning changes them)
     if model.config.patch_size != stream.window_shape[-1]:
         raise ValueError(f"the encoder's patch_size ({model.config.patch_size}) differs from "
                          f"{config.stream}'s patches of {stream.window_shape[-1]} samples")
+    warnings = _guards(config, store, stream, model, table)
     cache = config.cache_dir or str(out / "cache")
     emb, cached = embed_stream(model, stream, store_url=config.store, cache_dir=cache,
                                batch_size=config.batch_size, device=device, bf16=config.bf16)
@@ -170,6 +174,7 @@ def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
                  "split_by": config.split_by, "classes": classes,
                  "support": {c: int(counts[c]) for c in classes}},
         "embeddings_cached": cached,
+        "warnings": warnings,
         "metrics": results,
         "probe_losses": probe["losses"],
         "finetune_losses": finetune_losses,
@@ -177,6 +182,36 @@ def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
     }
     write_report(out, doc)
     return doc
+
+
+def _guards(config: ProbeConfig, store, stream, model, table) -> list[str]:
+    """The bench's guards before embedding (:mod:`criss_cross.bench.guards`): the encoder's
+    declared input against the stream, and every usable record (the test split is drawn
+    later) against its pretraining data; a refusal raises ValueError, an allowed one is a
+    warning line for the report."""
+    from criss_cross.bench import guards
+
+    warnings = []
+    declared, where = guards.declared_input(config.weights, config.model, model)
+    bad = guards.preprocessing_mismatches(declared, guards.store_input(store, stream),
+                                          float(model.config.input_scale))
+    if bad:
+        line = f"preprocessing mismatch ({where} vs {stream.name}): {'; '.join(bad)}"
+        if not config.allow_mismatch:
+            raise ValueError(line + "; reconvert the store or pass --allow-mismatch")
+        warnings.append(line)
+    identity, origin = guards.identity_of_weights(config.weights)
+    if identity is None:
+        return [*warnings, f"leakage not checked: {origin}"]
+    keys = guards.record_keys(store)
+    hit = guards.find_overlap(identity, [k for k, ok in zip(keys, table.ok, strict=True) if ok])
+    if hit["n"]:
+        by = ", ".join(f"{n} {k}" for k, n in hit["by_source"].items())
+        line = f"leakage: {hit['n']} records were in the encoder's pretraining data ({by})"
+        if not config.allow_overlap:
+            raise ValueError(line + "; pass --allow-overlap to report anyway")
+        warnings.append(line)
+    return warnings
 
 
 def _finetune(config, model, stream, rows, train, test, y, classes, codes_test, device):
