@@ -105,16 +105,32 @@ def export_onnx(model: CrissCrossEncoder, path: str | Path, *, n_chans: int = 12
     dims = {"x": {0: Dim("batch", min=1, max=65536), 1: Dim("n_chans", min=1, max=1024),
                   2: Dim("n_patches", min=1, max=1024)}}
     path = Path(path)
+    from criss_cross.layers import set_fused_attn, use_fused_attn
+
+    # attention() picks a kernel by sequence length on CPU (the same function either way);
+    # that branch would pin n_chans and n_patches to <= 32 in the traced graph: trace the
+    # unfused path, which has no branch.
+    fused = use_fused_attn()
+    set_fused_attn(False)
+    try:
+        program = _export(graph, x, dims, opset)
+    finally:
+        set_fused_attn(fused)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-onnx-") as tmp:
+        program.save(str(Path(tmp) / path.name))
+        os.replace(Path(tmp) / path.name, path)
+    return path
+
+
+def _export(graph: nn.Module, x: Tensor, dims: dict, opset: int):
     with warnings.catch_warnings():  # torch.export's own deprecation notices, not ours
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, (x,), dynamo=True, dynamic_shapes=dims,
                                     input_names=["x"], output_names=["features"],
                                     opset_version=opset, optimize=True, verbose=False)
-        assert program is not None
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-onnx-") as tmp:
-            program.save(str(Path(tmp) / path.name))
-            os.replace(Path(tmp) / path.name, path)
-    return path
+    if program is None:  # pragma: no cover - dynamo=True always returns a program
+        raise RuntimeError("torch.onnx.export returned no program")
+    return program
 
 
 def quantize_int8(src: str | Path, dst: str | Path) -> Path:
@@ -128,8 +144,8 @@ def quantize_int8(src: str | Path, dst: str | Path) -> Path:
     root.setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".tmp-int8-") as tmp:
-                quantize_dynamic(str(src), str(Path(tmp) / dst.name),
-                                 weight_type=QuantType.QInt8)
+            quantize_dynamic(str(src), str(Path(tmp) / dst.name),
+                             weight_type=QuantType.QInt8)
             os.replace(Path(tmp) / dst.name, dst)
     finally:
         root.setLevel(level)

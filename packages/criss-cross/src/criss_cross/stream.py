@@ -63,10 +63,15 @@ def prep_config_from_card(hub_config: dict[str, Any]) -> tuple[PrepConfig, str]:
     inp = hub_config.get("input") or {}
     recorded = inp.get("preprocessing")
     geometry = {k: inp[k] for k in ("n_patches", "patch_size") if inp.get(k)}
-    if isinstance(recorded, dict) and recorded:
-        keep = {k: v for k, v in recorded.items() if k in PrepConfig.model_fields}
-        return PrepConfig.model_validate({**keep, **geometry}), "model card (config.json)"
-    return PrepConfig.model_validate(geometry), "biosig-prep defaults (the card records none)"
+    found = isinstance(recorded, dict) and bool(recorded)
+    data = {k: v for k, v in (recorded if found else {}).items() if k in PrepConfig.model_fields}
+    data.update(geometry)
+    if "dreamer" not in data:  # DREAMER's paired windows are no concern of a stream: keep
+        # its window the same length as ours so that the config validates
+        n = int(data.get("n_patches", 10)) * int(data.get("patch_size", 200))
+        data["dreamer"] = {"window_seconds": n / 200.0, "rate": 200}
+    where = "model card (config.json)" if found else "biosig-prep defaults (the card records none)"
+    return PrepConfig.model_validate(data), where
 
 
 def choose_rate(rates: Sequence[int], fs: float) -> int:
