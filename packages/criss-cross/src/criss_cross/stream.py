@@ -63,8 +63,9 @@ def prep_config_from_card(hub_config: dict[str, Any]) -> tuple[PrepConfig, str]:
     inp = hub_config.get("input") or {}
     recorded = inp.get("preprocessing")
     geometry = {k: inp[k] for k in ("n_patches", "patch_size") if inp.get(k)}
-    found = isinstance(recorded, dict) and bool(recorded)
-    data = {k: v for k, v in (recorded if found else {}).items() if k in PrepConfig.model_fields}
+    given: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    found = bool(given)
+    data = {k: v for k, v in given.items() if k in PrepConfig.model_fields}
     data.update(geometry)
     if "dreamer" not in data:  # DREAMER's paired windows are no concern of a stream: keep
         # its window the same length as ours so that the config validates
