@@ -132,9 +132,18 @@ def test_cli_unknown_source_is_one_line(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ecg-small", "ecg-base", "cbramod"])
 def test_registry_models_fp32_parity(name, tmp_path):
-    """The three registry architectures (random weights, seed 0) through the CLI path."""
+    """The three registry architectures (random weights, seed 0) through the CLI's path.
+
+    Exporting the 12-layer models takes minutes (ecg-base 428 s on the shared 2-core machine):
+    they run with CRISS_CROSS_ONNX_ALL=1; their figures are in docs/benchmarks.md (issue 21,
+    tools/bench/bench_onnx.py --parity), measured by the same add_onnx.
+    """
+    import os
+
     from criss_cross.onnx_export import hub_folder_from_source
 
+    if name != "ecg-small" and os.environ.get("CRISS_CROSS_ONNX_ALL") != "1":
+        pytest.skip(f"exporting {name} takes minutes: set CRISS_CROSS_ONNX_ALL=1")
     folder = hub_folder_from_source(name, tmp_path / name)
     doc = add_onnx(folder)
     assert doc["fp32"]["max_abs_diff"] <= FP32_TOLERANCE
