@@ -46,7 +46,7 @@ from biosig_prep.dsp.windows import cut_with_tail, plan_windows
 
 __all__ = ["StreamingPrep", "StreamWindow", "DEFAULT_LOOKAHEAD_S"]
 
-DEFAULT_LOOKAHEAD_S = 10.0
+DEFAULT_LOOKAHEAD_S = 6.0  # s: streamed windows within 0.23 uV of convert (docs/onnx-stream.md)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from biosig_prep.dsp.stream import DEFAULT_LOOKAHEAD_S
 from criss_cross.commands._common import fail
 
 __all__ = ["stream"]
@@ -24,7 +25,8 @@ def stream(
     chunk_s: Annotated[float, typer.Option(
         "--chunk-s", help="Seconds per chunk delivered (as a device would).")] = 1.0,
     lookahead_s: Annotated[float, typer.Option(
-        "--lookahead-s", help="Filter lookahead (s) past a window's end: the latency.")] = 6.0,
+        "--lookahead-s",
+        help="Filter lookahead (s) past a window's end: the latency.")] = DEFAULT_LOOKAHEAD_S,
     head: Annotated[Path | None, typer.Option(
         help="Probe head .npz (mean, std, weight, bias): adds one prediction per window.")] = None,
 ) -> None:
