@@ -147,3 +147,28 @@ def test_registry_models_fp32_parity(name, tmp_path):
     folder = hub_folder_from_source(name, tmp_path / name)
     doc = add_onnx(folder)
     assert doc["fp32"]["max_abs_diff"] <= FP32_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_stream_onnx_backends_match_torch(onnx_folder, shared_data):
+    """The streaming embedder on a real CPSC 2021 record through model.onnx equals the torch
+    backend to the fp32 tolerance; int8 keeps each window's embedding direction."""
+    from biosig_prep.readers import read_wfdb
+    from criss_cross.stream import StreamEmbedder
+
+    hea = shared_data / "annotated" / "cpsc2021" / "data_8_4.hea"
+    if not hea.is_file():
+        pytest.skip(f"{hea} is absent")
+    folder, _ = onnx_folder
+    rec = read_wfdb(hea, "data_8_4")
+    out = {}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        emb = StreamEmbedder(folder, channels=rec.channels, fs=rec.fs, backend=backend)
+        res = emb.push(rec.signals) + emb.flush()
+        out[backend] = np.stack([r.embedding for r in res])
+    assert out["torch"].shape == (41, 50)
+    np.testing.assert_allclose(out["onnx"], out["torch"], atol=FP32_TOLERANCE, rtol=0)
+    a, b = out["torch"], out["onnx-int8"]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.99
