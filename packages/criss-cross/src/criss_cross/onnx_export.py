@@ -206,8 +206,7 @@ def _versions() -> dict[str, str]:
             "criss_cross": __version__}
 
 
-def _check_shapes(model: CrissCrossEncoder, n_chans: int, n_patches: int
-                  ) -> list[tuple[int, int, int]]:
+def _check_shapes(n_chans: int, n_patches: int) -> list[tuple[int, int, int]]:
     """Batch 1 and 4 at the traced (channels, patches), then other channel/patch counts."""
     return [(1, n_chans, n_patches), (4, n_chans, n_patches), (2, 2, 3),
             (1, max(1, n_chans // 2), 2 * n_patches)]
@@ -229,7 +228,7 @@ def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
     inp = (getattr(model, "hub_config", None) or {}).get("input") or {}
     n_chans = int(inp.get("n_chans") or len(inp.get("channels") or []) or 12)
     n_patches = int(inp.get("n_patches") or 10)
-    shapes = _check_shapes(model, n_chans, n_patches)
+    shapes = _check_shapes(n_chans, n_patches)
     fp32 = export_onnx(model, folder / ONNX_NAME, n_chans=n_chans, n_patches=n_patches,
                        opset=opset)
     parity = onnx_parity(model, fp32, shapes)
