@@ -236,6 +236,12 @@ def test_export_run_writes_a_loadable_folder_with_its_card(run_dir, tmp_path):
     assert all(torch.equal(own[k], got[k]) for k in own) and list(own) == list(got)
     doc = json.loads((out / "config.json").read_text())
     assert doc["input"]["rates_hz"] == [100, 200] and doc["input"]["units"] == "mV"
+    # the stores' preprocessing, which criss_cross.stream applies at inference (issue 21)
+    from criss_cross.stream import prep_config_from_card
+
+    prep, where = prep_config_from_card(doc)
+    assert where.startswith("model card") and (prep.n_patches, prep.patch_size) == (4, 50)
+    assert (prep.ecg.l_freq, prep.ecg.h_freq) == (0.5, 40.0)
     card = (out / "README.md").read_text()
     assert "50 records" in card and "l_freq" in card and "final_loss" in card
     with pytest.raises(FileExistsError, match="already holds a model"):

@@ -349,7 +349,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     inp = {"modality": modality, "streams": streams, "rates_hz": rates,
            "units": "mV" if modality == "ecg" else "uV",
            "input_scale": model.config.input_scale, "patch_size": model.config.patch_size,
-           "n_patches": prep.get("n_patches")}
+           "n_patches": prep.get("n_patches"),
+           # the stores' preprocessing, which criss_cross.stream applies at inference
+           "preprocessing": prep or None}
     band = prep.get(modality) or {}
     if band.get("l_freq") is not None and band.get("h_freq") is not None:
         inp["band_pass_hz"] = [band["l_freq"], band["h_freq"]]
