@@ -85,8 +85,8 @@ class FusionConfig(BaseModel):
         "bf16" also autocasts on the CPU (the frozen mode's embedding runs ~1.5x faster on CPUs
         with AVX512-BF16, at ~1 % relative error in the embeddings).
     Evaluation
-        ``folds`` rotations of a subject-independent split (see :mod:`fusion_emotion.splits`),
-        repeated for every seed in ``seeds``; best epoch by validation loss or validation AUC.
+        ``folds`` rotations of a subject-independent split, or ``"loso"`` (leave one subject
+        out; see :mod:`fusion_emotion.splits`), repeated for every seed in ``seeds``; best epoch by validation loss or validation AUC.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -122,10 +122,16 @@ class FusionConfig(BaseModel):
     select_by: Literal["loss", "auc"] = "loss"
 
     # protocol
-    folds: int = Field(5, ge=3)
+    folds: int | Literal["loso"] = Field(5, description='subject folds (>= 3) or "loso"')
+    level: Literal["window", "clip", "both"] = Field(
+        "both", description="report metrics per window, per clip (mean of its windows' probabilities) or both"
+    )
     seeds: list[int] = Field(default_factory=lambda: [0])
     ablations: bool = True
     baselines: bool = True
+    modality_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fusion rows: chance a training window loses one modality (masked)"
+    )
 
     # execution
     device: str = "auto"
@@ -169,6 +175,17 @@ class FusionConfig(BaseModel):
             raise ValueError("at least one seed is needed")
         if len(set(value)) != len(value):
             raise ValueError(f"seeds repeat: {value}")
+        return value
+
+    @field_validator("folds", mode="before")
+    @classmethod
+    def _folds(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "loso":
+            return "loso"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 3:
+            raise ValueError(f'folds ({value}) must be at least 3 (train, validation, test) or "loso"')
         return value
 
     @model_validator(mode="after")

@@ -1,10 +1,12 @@
 """The jobs of a run: one (seed, fold, row) each, trained frozen or fine-tuned; baseline rows.
 
-For every seed and fold of :func:`fusion_emotion.splits.subject_folds`, each model row of the
+For every seed and fold of :func:`fusion_emotion.splits.make_folds` (k-fold or leave one
+subject out), each model row of the
 config (the fusion rows, one per ``--fusion`` strategy, and the "eeg"/"ecg" ablations) trains on
 the training subjects; for each dimension (valence, arousal, dominance) the weights of the epoch
 with the best validation loss (or AUC) of that dimension's head score the test subjects. The
-majority-class and per-clip-majority baselines are fitted on the same training subjects.
+majority-class and per-clip-majority baselines are fitted on the same training subjects; the
+always-high and always-low rows need nothing.
 
 Two runners:
 
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusion_emotion.baselines import majority_class, per_clip_majority
+from fusion_emotion.baselines import constant, majority_class, per_clip_majority
 from fusion_emotion.config import DIMENSIONS, FusionConfig
 from fusion_emotion.data import DreamerWindows
 from fusion_emotion.encoders import LoadedEncoder, embed_windows
@@ -50,7 +52,7 @@ from fusion_emotion.strategies import STRATEGIES, take
 __all__ = ["BASELINES", "Job", "Runner", "job_seed", "data_fingerprint", "baseline_result"]
 
 #: The rows that need no signal (fitted on the training subjects' labels only).
-BASELINES = ("majority", "per_clip")
+BASELINES = ("majority", "per_clip", "always_high", "always_low")
 
 
 @dataclass
@@ -90,17 +92,20 @@ def _test_part(data: DreamerWindows, targets: np.ndarray, test_idx: np.ndarray) 
     return {
         "test_index": test_idx.tolist(),
         "test_subject": data.subject[test_idx].tolist(),
+        "test_clip": data.clip[test_idx].tolist(),
         "y": {dim: targets[test_idx, j].tolist() for j, dim in enumerate(DIMENSIONS)},
     }
 
 
 def baseline_result(row: str, seed: int, fold: Fold, data: DreamerWindows, targets: np.ndarray) -> dict:
-    """The fold file of a baseline row ("majority" or "per_clip")."""
+    """The fold file of a baseline row (one of :data:`BASELINES`)."""
     train_idx, _, test_idx = fold_windows(data.subject, fold)
     scores, metrics = {}, {}
     for j, dim in enumerate(DIMENSIONS):
         if row == "majority":
             s = majority_class(targets[train_idx, j], len(test_idx))
+        elif row in ("always_high", "always_low"):
+            s = constant(row == "always_high", len(test_idx))
         else:
             s = per_clip_majority(
                 targets[train_idx, j], data.clip[train_idx], data.subject[train_idx], data.clip[test_idx]
