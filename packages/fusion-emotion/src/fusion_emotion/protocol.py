@@ -20,6 +20,12 @@ Two runners:
   parameter, so this is the joint training up to the dropout draws). Jobs run side by side in
   threads, one intra-op thread each. This is the CPU-friendly mode.
 
+Modality dropout (``modality_dropout`` p, fusion rows only): in training, each window loses one
+modality (chosen uniformly) with probability p: the strategy's learned absent token replaces it
+(:meth:`fusion_emotion.strategies.Strategy.blank`). Every fusion row is also scored on its test
+subjects with EEG absent and with ECG absent for every window (``scores_absent`` in its fold
+file), whether or not it was trained with dropout.
+
 A job's result does not depend on which jobs ran before it or beside it: every random draw comes
 from a generator seeded by the job.
 """
@@ -47,7 +53,7 @@ from fusion_emotion.metrics import evaluate
 from fusion_emotion.model import FusionModel
 from fusion_emotion.rundir import RunDir
 from fusion_emotion.splits import Fold, fold_windows
-from fusion_emotion.strategies import STRATEGIES, take
+from fusion_emotion.strategies import STRATEGIES, draw_absent, take
 
 __all__ = ["BASELINES", "Job", "Runner", "job_seed", "data_fingerprint", "baseline_result"]
 
@@ -241,10 +247,17 @@ class Runner:
         seed = job_seed(job.seed, job.fold.index, job.row)
         test_t = torch.as_tensor(test_idx)
         if cfg.freeze_encoders:
-            model, history, best, test_logits = self._run_frozen(job, seed, train_idx, val_idx, test_t, on_epoch)
+            model, history, best, test_logits, absent_logits = self._run_frozen(
+                job, seed, train_idx, val_idx, test_t, on_epoch)
         else:
-            model, history, best, test_logits = self._run_finetune(job, seed, train_idx, val_idx, test_t, on_epoch)
+            model, history, best, test_logits, absent_logits = self._run_finetune(
+                job, seed, train_idx, val_idx, test_t, on_epoch)
         scores = torch.sigmoid(test_logits).numpy().astype(np.float64)
+        absent_part = {}
+        if absent_logits:
+            absent_part = {"scores_absent": {
+                m: {dim: torch.sigmoid(lg[:, j]).numpy().astype(np.float64).tolist() for j, dim in enumerate(DIMENSIONS)}
+                for m, lg in absent_logits.items()}}
         metrics = {
             dim: evaluate(self.targets[test_idx, j], scores[:, j], self.data.subject[test_idx])
             for j, dim in enumerate(DIMENSIONS)
@@ -262,6 +275,7 @@ class Runner:
             "best_epoch": best_epoch,
             **_test_part(self.data, self.targets, test_idx),
             "scores": {dim: scores[:, j].tolist() for j, dim in enumerate(DIMENSIONS)},
+            **absent_part,
             "metrics": metrics,
             "seconds": time.perf_counter() - t0,
         }
@@ -271,6 +285,9 @@ class Runner:
         model = self.model(job.row, with_encoders=False)
         model.head.reset_parameters(torch.Generator().manual_seed(seed))
         X = self.prepared(job.row)
+        mods = cfg.variant_modalities(job.row)
+        p_drop = cfg.modality_dropout if len(mods) > 1 else 0.0
+        absent_logits: dict[str, list[torch.Tensor]] = {m: [] for m in mods} if len(mods) > 1 else {}
         # The heads share no parameter, so each trains on its own (same batches, its own
         # optimizer and dropout stream): one head's weights and Adam moments stay in cache.
         parts, best, logits = [], [], []
@@ -282,16 +299,27 @@ class Runner:
                 if hasattr(mod, "generator"):
                     mod.generator = drop
 
-            def forward(idx: torch.Tensor, head: torch.nn.Module = head) -> torch.Tensor:
-                return head(take(X, idx))
+            absent_gen = torch.Generator().manual_seed(seed + 101 + j)
+
+            def forward(idx: torch.Tensor, head: Any = head, gen: torch.Generator = absent_gen) -> torch.Tensor:
+                x = take(X, idx)
+                if p_drop > 0 and head.training:
+                    x = head.blank(x, draw_absent(len(idx), mods, p_drop, gen))
+                return head(x)
 
             result = fit(head, [{"params": list(head.parameters()), "lr": cfg.lr}], forward,
                          self.y[:, j : j + 1], self.data.subject, train_idx, val_idx, cfg, gen, on_epoch)
             parts.append(result["history"])
             best.append(result["best"][0])
             logits.append(best_logits(head, forward, result["best"], test_t, cfg.eval_batch_size))
+            for m in absent_logits:
+                def without(idx: torch.Tensor, head: Any = head, m: str = m) -> torch.Tensor:
+                    return head(head.blank(take(X, idx), {m: torch.ones(len(idx), dtype=torch.bool)}))
+
+                absent_logits[m].append(best_logits(head, without, result["best"], test_t, cfg.eval_batch_size))
             head.load_state_dict(result["best"][0][1])
-        return model, merge_histories(parts), best, torch.cat(logits, dim=1)
+        absent = {m: torch.cat(v, dim=1) for m, v in absent_logits.items()}
+        return model, merge_histories(parts), best, torch.cat(logits, dim=1), absent
 
     def _run_finetune(self, job, seed, train_idx, val_idx, test_t, on_epoch):
         cfg = self.config
@@ -308,13 +336,21 @@ class Runner:
         dev = self.device
         amp = cfg.autocast(dev.type)
 
-        def forward(idx: torch.Tensor) -> torch.Tensor:
+        p_drop = cfg.modality_dropout if len(mods) > 1 else 0.0
+        absent_gen = torch.Generator().manual_seed(seed + 101)
+
+        def forward(idx: torch.Tensor, without: str | None = None) -> torch.Tensor:
             i = idx.numpy()
             xs = {m: torch.from_numpy(windows[m][0][i]).to(dev) * scales[m] for m in mods}
             ms = {m: torch.from_numpy(windows[m][1][i]).to(dev) for m in mods}
             pm = None if mask is None else mask[idx].to(dev)
+            absent = None
+            if without is not None:
+                absent = {without: torch.ones(len(idx), dtype=torch.bool, device=dev)}
+            elif p_drop > 0 and model.training:
+                absent = {m: a.to(dev) for m, a in draw_absent(len(idx), mods, p_drop, absent_gen).items()}
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                return model(xs, ms, pm).float()
+                return model.head(model.forward_features(xs, ms, pm), absent).float()
 
         groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
         assert model.encoders is not None
@@ -328,7 +364,11 @@ class Runner:
         result = fit(model, groups, forward, self.y, self.data.subject, train_idx, val_idx, cfg, gen, on_epoch)
         best = result["best"]
         test_logits = best_logits(model, forward, best, test_t, cfg.eval_batch_size)
-        return model, result["history"], best, test_logits
+        absent = {}
+        if len(mods) > 1:
+            for m in mods:
+                absent[m] = best_logits(model, lambda idx, m=m: forward(idx, m), best, test_t, cfg.eval_batch_size)
+        return model, result["history"], best, test_logits, absent
 
     def _save_checkpoint(
         self,

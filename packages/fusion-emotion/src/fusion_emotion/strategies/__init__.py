@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fusion_emotion.config import DIMENSIONS, FUSIONS
-from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tokens, mlp, take
+from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tokens, draw_absent, mlp, take
 from fusion_emotion.strategies.concat import ConcatFusion
 from fusion_emotion.strategies.cross_attention import CrossAttentionFusion
 from fusion_emotion.strategies.gated import GatedFusion
@@ -41,6 +41,7 @@ __all__ = [
     "Dropout",
     "mlp",
     "take",
+    "draw_absent",
     "reset_linear",
 ]
 
@@ -82,7 +83,10 @@ class FusionHeads(nn.Module):
     def prepare(self, tokens: Tokens, patch_mask: torch.Tensor | None) -> Any:
         return STRATEGIES[self.strategy].prepare(tokens, patch_mask, self.pool)
 
-    def forward(self, prepared: Any) -> torch.Tensor:
+    def forward(self, prepared: Any, absent: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (B, 3); ``absent`` ({modality: (B,) bool}) blanks modalities per window."""
+        if absent:
+            return torch.cat([self.heads[dim](self.heads[dim].blank(prepared, absent)) for dim in DIMENSIONS], dim=1)
         return torch.cat([self.heads[dim](prepared) for dim in DIMENSIONS], dim=1)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -90,6 +94,9 @@ class FusionHeads(nn.Module):
         reset_linear(self, generator)
         for head in self.heads.values():
             head.reset_extra()
+            for name, param in head.named_parameters(recurse=False):
+                if name.startswith("absent_"):
+                    torch.nn.init.zeros_(param)
 
     def set_generator(self, generator: torch.Generator | None) -> None:
         """Make every dropout of the heads draw from ``generator``."""
