@@ -34,7 +34,7 @@ DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "dominance")
 #: Modalities in the order their embeddings are concatenated.
 MODALITIES: tuple[str, ...] = ("eeg", "ecg")
 #: Fusion strategies (:mod:`fusion_emotion.strategies`), in the order of the report's rows.
-FUSIONS: tuple[str, ...] = ("concat", "late", "gated", "cross-attention")
+FUSIONS: tuple[str, ...] = ("concat", "late", "gated", "cross-attention", "hep")
 #: Store units -> encoder input where neither the config nor the checkpoint says: CBraMod's
 #: EEG weights expect µV / 100; the ECG encoder is pretrained on mV as stored.
 DEFAULT_SCALE: dict[str, float] = {"eeg": 0.01, "ecg": 1.0}
@@ -56,7 +56,7 @@ def _default_modalities() -> list[Literal["eeg", "ecg"]]:
     return ["eeg", "ecg"]
 
 
-def _default_fusion() -> list[Literal["concat", "late", "gated", "cross-attention"]]:
+def _default_fusion() -> list[Literal["concat", "late", "gated", "cross-attention", "hep"]]:
     return ["concat"]
 
 
@@ -75,7 +75,8 @@ class FusionConfig(BaseModel):
     Fusion
         ``fusion`` names the strategies of the fusion rows (:data:`FUSIONS`; "all" = every one,
         each its own row beside the single-modality rows and the baselines). Rows: "fusion"
-        (concat) and "fusion-late", "fusion-gated", "fusion-cross-attention".
+        (concat) and "fusion-late", "fusion-gated", "fusion-cross-attention", "fusion-hep" (EEG
+        averaged around the ECG's R peaks: sub-second timing, :mod:`fusion_emotion.hep`).
     Encoders
         ``freeze_encoders=False`` (paper) fine-tunes both encoders with the heads
         (``backbone_lr`` defaults to ``lr``). ``freeze_encoders=True`` embeds every window once
@@ -101,7 +102,7 @@ class FusionConfig(BaseModel):
     # model
     modalities: list[Literal["eeg", "ecg"]] = Field(default_factory=_default_modalities)
     pool: Literal["flatten", "mean"] = "flatten"
-    fusion: list[Literal["concat", "late", "gated", "cross-attention"]] = Field(
+    fusion: list[Literal["concat", "late", "gated", "cross-attention", "hep"]] = Field(
         default_factory=_default_fusion, description='strategies, or "all"'
     )
     head_hidden: int = Field(200, ge=1)

@@ -158,6 +158,7 @@ class Runner:
         self.embeddings: dict[str, torch.Tensor] = {}
         self.patch_mask: torch.Tensor | None = None
         self._prepared: dict[tuple[Any, ...], Any] = {}
+        self._hep: torch.Tensor | None = None
         self._lock = threading.Lock()
 
     # ---- frozen mode -----------------------------------------------------------------------
@@ -216,11 +217,25 @@ class Runner:
         key = (strategy.inputs, tuple(mods))
         with self._lock:
             if key not in self._prepared:
+                tokens = {m: self.embeddings[m] for m in mods}
+                if strategy.inputs == "hep":
+                    tokens["hep"] = self._hep_unlocked()
                 with torch.no_grad():
-                    self._prepared[key] = strategy.prepare(
-                        {m: self.embeddings[m] for m in mods}, self.patch_mask, self.config.pool
-                    )
+                    self._prepared[key] = strategy.prepare(tokens, self.patch_mask, self.config.pool)
             return self._prepared[key]
+
+    def _hep_unlocked(self) -> torch.Tensor:
+        if self._hep is None:
+            from fusion_emotion.hep import hep_features
+
+            fs = float(getattr(self.data.streams["eeg"], "fs", None) or self.data.shape("eeg")[2])
+            self._hep = torch.from_numpy(hep_features(self.data.iter_chunks, fs, self.data.n_windows))
+        return self._hep
+
+    def hep(self) -> torch.Tensor:
+        """(N, HEP_DIM) heartbeat-evoked-response features of every window (computed once)."""
+        with self._lock:
+            return self._hep_unlocked()
 
     # ---- both modes ------------------------------------------------------------------------
     def model(self, row: str, *, with_encoders: bool) -> FusionModel:
@@ -338,6 +353,7 @@ class Runner:
 
         p_drop = cfg.modality_dropout if len(mods) > 1 else 0.0
         absent_gen = torch.Generator().manual_seed(seed + 101)
+        hep = self.hep() if cfg.variant_fusion(job.row) == "hep" else None
 
         def forward(idx: torch.Tensor, without: str | None = None) -> torch.Tensor:
             i = idx.numpy()
@@ -349,6 +365,8 @@ class Runner:
                 absent = {without: torch.ones(len(idx), dtype=torch.bool, device=dev)}
             elif p_drop > 0 and model.training:
                 absent = {m: a.to(dev) for m, a in draw_absent(len(idx), mods, p_drop, absent_gen).items()}
+            if hep is not None:
+                xs["hep"] = hep[idx].to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 return model.head(model.forward_features(xs, ms, pm), absent).float()
 

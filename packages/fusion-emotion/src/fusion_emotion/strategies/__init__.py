@@ -5,7 +5,9 @@
 ``late``           one MLP per modality, logits mixed by learned weights
 ``gated``          a learned per-sample gate over the projected modality vectors
 ``cross-attention``  per-patch tokens of each modality attend to the other's before pooling:
-                   the one that sees time alignment
+                   the one that sees time alignment (at 1-s patches)
+``hep``            pooled modalities + heartbeat-evoked EEG responses (EEG averaged around the
+                   ECG's R peaks): the one that sees sub-second EEG-ECG timing
 =================  ==========================================================================
 
 See :class:`fusion_emotion.strategies.base.Strategy` for the interface. :class:`FusionHeads`
@@ -27,6 +29,7 @@ from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tok
 from fusion_emotion.strategies.concat import ConcatFusion
 from fusion_emotion.strategies.cross_attention import CrossAttentionFusion
 from fusion_emotion.strategies.gated import GatedFusion
+from fusion_emotion.strategies.hep import HepFusion
 from fusion_emotion.strategies.late import LateFusion
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "LateFusion",
     "GatedFusion",
     "CrossAttentionFusion",
+    "HepFusion",
     "FusionHeads",
     "SeededDropout",
     "Dropout",
@@ -46,7 +50,7 @@ __all__ = [
 ]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (ConcatFusion, LateFusion, GatedFusion, CrossAttentionFusion)
+    cls.name: cls for cls in (ConcatFusion, LateFusion, GatedFusion, CrossAttentionFusion, HepFusion)
 }
 assert tuple(STRATEGIES) == FUSIONS
 
@@ -94,7 +98,7 @@ class FusionHeads(nn.Module):
         reset_linear(self, generator)
         for head in self.heads.values():
             head.reset_extra()
-            for name, param in head.named_parameters(recurse=False):
+            for name, param in head.named_parameters(recurse=False):  # absent tokens/vectors
                 if name.startswith("absent_"):
                     torch.nn.init.zeros_(param)
 

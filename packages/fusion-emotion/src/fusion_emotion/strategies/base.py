@@ -114,7 +114,7 @@ class Strategy(nn.Module):
         absent token where True (see the module docstring)."""
         from fusion_emotion.pooling import feature_dim
 
-        if self.inputs == "concatenated":
+        if self.inputs in ("concatenated", "hep"):  # hep: the content part, see HepFusion.blank
             parts, start = [], 0
             for m in self.modalities:
                 width = feature_dim(self.n_patches, self.d_model[m], self.pool)
