@@ -27,8 +27,8 @@ import yaml
 
 from fusion_emotion import stats
 from fusion_emotion.baselines import always_high_f1
-from fusion_emotion.config import DIMENSIONS, FusionConfig, row_fusion
 from fusion_emotion.calibration import brier, ece
+from fusion_emotion.config import DIMENSIONS, FusionConfig, row_fusion
 from fusion_emotion.levels import clip_result, levels_of
 from fusion_emotion.metrics import evaluate, mean_std
 from fusion_emotion.plots import loss_figure, reliability_figure, roc_figure, subject_auc_figure

@@ -25,7 +25,15 @@ import torch
 from torch import nn
 
 from fusion_emotion.config import DIMENSIONS, FUSIONS
-from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tokens, draw_absent, mlp, take
+from fusion_emotion.strategies.base import (
+    Dropout,
+    SeededDropout,
+    Strategy,
+    Tokens,
+    draw_absent,
+    mlp,
+    take,
+)
 from fusion_emotion.strategies.concat import ConcatFusion
 from fusion_emotion.strategies.cross_attention import CrossAttentionFusion
 from fusion_emotion.strategies.gated import GatedFusion
