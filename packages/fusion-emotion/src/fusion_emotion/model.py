@@ -116,7 +116,7 @@ class FusionModel(nn.Module):
                 encoder = cast(_FeatureEncoder, self.encoders[m])
                 x = pool_channels(encoder.forward_features(x), mask)
             out[m] = x
-        if "hep" in inputs:  # window features the hep strategy reads beside the tokens
+        if self.fusion == "hep" and "hep" in inputs:  # window features the hep strategy reads
             out["hep"] = inputs["hep"]
         return out
 

@@ -33,7 +33,7 @@ def protocol_lines(metrics: Mapping[str, Any]) -> list[str]:
     cfg = metrics["config"]
     n_folds = metrics.get("n_folds") or cfg["folds"]
     split = metrics.get("splits", {})
-    first = next(iter(split.values()), [{}])[0] if split else {}
+    first: Mapping[str, Any] = next(iter(split.values()), [{}])[0] if split else {}
     if cfg["folds"] == "loso":
         proto = (f"**Protocol: leave one subject out** ({n_folds} folds: each subject is the test set "
                  f"once, alone; {len(first.get('val', []))} validation subjects per fold taken from the "
