@@ -12,8 +12,9 @@
 #   6 fusion-emotion train          pretrained ECG encoder (step 3) + EEG encoder (no official
 #                                   weights here: random init, flagged loudly in the report),
 #                                   frozen encoders with cached embeddings, 5 subject folds,
-#                                   --fusion all (concat, late, gated, cross-attention) +
-#                                   EEG-only + ECG-only + baselines, paired statistics
+#                                   --fusion all (concat, late, gated, cross-attention, hep) +
+#                                   EEG-only + ECG-only + baselines, Holm-corrected statistics,
+#                                   window and clip level, calibration, missing-modality AUCs
 #   7 the path of report.md
 #
 # Usage: tools/demo.sh [OUT_DIR]   (default demo-out; `make demo` puts .venv/bin on PATH)

@@ -14,8 +14,12 @@ SMALL = {"n_layers": 1, "dim_feedforward": 64}
 
 
 def _tokens(b: int = 4, p: int = 5, seed: int = 0):
+    from fusion_emotion.hep import HEP_DIM
+
     g = torch.Generator().manual_seed(seed)
-    return {"eeg": torch.randn(b, p, 200, generator=g), "ecg": torch.randn(b, p, 200, generator=g)}
+    # "hep": the window features the hep strategy reads (the others ignore them)
+    return {"eeg": torch.randn(b, p, 200, generator=g), "ecg": torch.randn(b, p, 200, generator=g),
+            "hep": torch.randn(b, HEP_DIM, generator=g)}
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -26,6 +30,13 @@ def test_every_strategy_gives_logits_and_every_parameter_a_gradient(fusion, pool
     logits = model.train()(_tokens())
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
     logits.sum().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert all(".absent_" in n for n in no_grad)  # absent tokens train only when a modality is blanked
+    # with a modality blanked for some windows, the absent tokens get gradients too
+    model.zero_grad()
+    prepared = model.forward_features(_tokens())
+    absent = {"eeg": torch.tensor([True, False, False, True]), "ecg": torch.tensor([False, True, False, False])}
+    model.head(prepared, absent).sum().backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert no_grad == []
 
@@ -38,8 +49,8 @@ def test_padded_patches_change_nothing(fusion):
     mask = torch.ones(4, 5, dtype=torch.bool)
     mask[:2, 3:] = False  # the last two patches of two windows are padding
     y = {m: v.clone() for m, v in x.items()}
-    for v in y.values():
-        v[:2, 3:] = 1e3 * torch.randn(2, 2, 200)
+    for m in ("eeg", "ecg"):
+        y[m][:2, 3:] = 1e3 * torch.randn(2, 2, 200)
     with torch.no_grad():
         assert torch.allclose(model(x, patch_mask=mask), model(y, patch_mask=mask), atol=1e-5)
         # and a mask of all True is the plain mean

@@ -127,7 +127,7 @@ def test_cli_train_prints_report_path(stores, tmp_path, config_factory):
     assert res.exit_code == 0, res.output
     assert res.output.strip().splitlines()[-1] == f"report: {(out / 'report.md').resolve()}"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert list(metrics["rows"]) == ["ecg", "majority", "per_clip"]
+    assert list(metrics["rows"]) == ["ecg", "majority", "per_clip", "always_high", "always_low"]
     assert metrics["config"]["folds"] == 3 and metrics["config"]["modalities"] == ["ecg"]
 
 

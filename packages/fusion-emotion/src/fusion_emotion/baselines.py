@@ -1,4 +1,8 @@
-"""Two baselines that need no signal, fitted on the training subjects of a fold.
+"""Baselines that need no signal, fitted on the training subjects of a fold (or on nothing).
+
+- Always high / always low: every test window gets the score 1 (0). Always-high's F1 on a test
+  set whose High share is ``a`` is ``2a / (1 + a)`` (precision a, recall 1): the F1 any row
+  must beat before its F1 says anything (DREAMER's High, rating >= 3, is the majority class).
 
 - Majority class: every test window gets the fraction of High among the training windows as its
   score (so its AUC is 0.5 and its label is the training majority).
@@ -14,7 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["majority_class", "per_clip_majority"]
+__all__ = ["majority_class", "per_clip_majority", "constant", "always_high_f1"]
+
+
+def constant(high: bool, n_test: int) -> np.ndarray:
+    """Scores (n_test,) float64: all 1.0 (always high) or all 0.0 (always low)."""
+    return np.full(int(n_test), 1.0 if high else 0.0, dtype=np.float64)
+
+
+def always_high_f1(share_high: float) -> float:
+    """F1 of answering High for every sample of a set whose High share is ``share_high``:
+    ``2a / (1 + a)`` (precision a, recall 1; 0 when a = 0)."""
+    a = float(share_high)
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"share_high ({a}) must be in [0, 1]")
+    return 2.0 * a / (1.0 + a)
 
 
 def majority_class(train_labels: np.ndarray, n_test: int) -> np.ndarray:

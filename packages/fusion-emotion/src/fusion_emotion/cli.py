@@ -38,6 +38,22 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
     return None
 
 
+def _threshold(text: str | None) -> int | None:
+    """'3', '>=3', '≥3' -> 3; '>3' -> 4 (ratings are whole numbers)."""
+    if text is None:
+        return None
+    t = text.replace(" ", "").replace("≥", ">=")
+    try:
+        if t.startswith(">="):
+            return int(t[2:])
+        if t.startswith(">"):
+            return int(t[1:]) + 1
+        return int(t)
+    except ValueError:
+        _fail(f"--threshold must be like 3, '>=3' or '>3', got {text!r}")
+    return None
+
+
 @app.command()
 def train(
     store: Annotated[str, typer.Option(help="DREAMER store written by `biosig-prep convert --format dreamer`.")],
@@ -58,7 +74,18 @@ def train(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs per fold (paper: 10).")] = None,
-    folds: Annotated[int | None, typer.Option(help="Subject folds; every subject tested once (default 5).")] = None,
+    folds: Annotated[
+        str | None, typer.Option(help="Subject folds (default 5), or loso: leave one subject out (23 folds on DREAMER).")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option(help="Report unit: window | clip (mean of a clip's window probabilities; the paper's) | both (default).")
+    ] = None,
+    threshold: Annotated[
+        str | None, typer.Option(help="High = rating >= 3 (default, torcheeg's: '3' or '>=3') or '>3' (= '>=4').")
+    ] = None,
+    modality_dropout: Annotated[
+        float | None, typer.Option(help="Fusion rows: probability of blanking one modality per training window (default 0).")
+    ] = None,
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (default 0).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (paper: 8).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate of the heads (paper: 1e-3).")] = None,
@@ -98,6 +125,9 @@ def train(
         "freeze_encoders": freeze_encoders,
         "epochs": epochs,
         "folds": folds,
+        "level": level,
+        "threshold": _threshold(threshold),
+        "modality_dropout": modality_dropout,
         "seeds": _int_list(seeds, "--seeds"),
         "batch_size": batch_size,
         "lr": lr,

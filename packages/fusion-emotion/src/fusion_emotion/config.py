@@ -34,7 +34,7 @@ DIMENSIONS: tuple[str, ...] = ("valence", "arousal", "dominance")
 #: Modalities in the order their embeddings are concatenated.
 MODALITIES: tuple[str, ...] = ("eeg", "ecg")
 #: Fusion strategies (:mod:`fusion_emotion.strategies`), in the order of the report's rows.
-FUSIONS: tuple[str, ...] = ("concat", "late", "gated", "cross-attention")
+FUSIONS: tuple[str, ...] = ("concat", "late", "gated", "cross-attention", "hep")
 #: Store units -> encoder input where neither the config nor the checkpoint says: CBraMod's
 #: EEG weights expect µV / 100; the ECG encoder is pretrained on mV as stored.
 DEFAULT_SCALE: dict[str, float] = {"eeg": 0.01, "ecg": 1.0}
@@ -56,7 +56,7 @@ def _default_modalities() -> list[Literal["eeg", "ecg"]]:
     return ["eeg", "ecg"]
 
 
-def _default_fusion() -> list[Literal["concat", "late", "gated", "cross-attention"]]:
+def _default_fusion() -> list[Literal["concat", "late", "gated", "cross-attention", "hep"]]:
     return ["concat"]
 
 
@@ -75,7 +75,8 @@ class FusionConfig(BaseModel):
     Fusion
         ``fusion`` names the strategies of the fusion rows (:data:`FUSIONS`; "all" = every one,
         each its own row beside the single-modality rows and the baselines). Rows: "fusion"
-        (concat) and "fusion-late", "fusion-gated", "fusion-cross-attention".
+        (concat) and "fusion-late", "fusion-gated", "fusion-cross-attention", "fusion-hep" (EEG
+        averaged around the ECG's R peaks: sub-second timing, :mod:`fusion_emotion.hep`).
     Encoders
         ``freeze_encoders=False`` (paper) fine-tunes both encoders with the heads
         (``backbone_lr`` defaults to ``lr``). ``freeze_encoders=True`` embeds every window once
@@ -85,8 +86,8 @@ class FusionConfig(BaseModel):
         "bf16" also autocasts on the CPU (the frozen mode's embedding runs ~1.5x faster on CPUs
         with AVX512-BF16, at ~1 % relative error in the embeddings).
     Evaluation
-        ``folds`` rotations of a subject-independent split (see :mod:`fusion_emotion.splits`),
-        repeated for every seed in ``seeds``; best epoch by validation loss or validation AUC.
+        ``folds`` rotations of a subject-independent split, or ``"loso"`` (leave one subject
+        out; see :mod:`fusion_emotion.splits`), repeated for every seed in ``seeds``; best epoch by validation loss or validation AUC.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -101,7 +102,7 @@ class FusionConfig(BaseModel):
     # model
     modalities: list[Literal["eeg", "ecg"]] = Field(default_factory=_default_modalities)
     pool: Literal["flatten", "mean"] = "flatten"
-    fusion: list[Literal["concat", "late", "gated", "cross-attention"]] = Field(
+    fusion: list[Literal["concat", "late", "gated", "cross-attention", "hep"]] = Field(
         default_factory=_default_fusion, description='strategies, or "all"'
     )
     head_hidden: int = Field(200, ge=1)
@@ -125,10 +126,16 @@ class FusionConfig(BaseModel):
     select_by: Literal["loss", "auc"] = "loss"
 
     # protocol
-    folds: int = Field(5, ge=3)
+    folds: int | Literal["loso"] = Field(5, description='subject folds (>= 3) or "loso"')
+    level: Literal["window", "clip", "both"] = Field(
+        "both", description="report metrics per window, per clip (mean of its windows' probabilities) or both"
+    )
     seeds: list[int] = Field(default_factory=lambda: [0])
     ablations: bool = True
     baselines: bool = True
+    modality_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fusion rows: chance a training window loses one modality (masked)"
+    )
 
     # execution
     device: str = "auto"
@@ -206,6 +213,17 @@ class FusionConfig(BaseModel):
             raise ValueError("at least one seed is needed")
         if len(set(value)) != len(value):
             raise ValueError(f"seeds repeat: {value}")
+        return value
+
+    @field_validator("folds", mode="before")
+    @classmethod
+    def _folds(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "loso":
+            return "loso"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 3:
+            raise ValueError(f'folds ({value}) must be at least 3 (train, validation, test) or "loso"')
         return value
 
     @model_validator(mode="after")

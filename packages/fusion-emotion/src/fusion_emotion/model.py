@@ -116,6 +116,8 @@ class FusionModel(nn.Module):
                 encoder = cast(_FeatureEncoder, self.encoders[m])
                 x = pool_channels(encoder.forward_features(x), mask)
             out[m] = x
+        if self.fusion == "hep" and "hep" in inputs:  # window features the hep strategy reads
+            out["hep"] = inputs["hep"]
         return out
 
     def forward_features(

@@ -17,7 +17,7 @@ from fusion_emotion.config import DIMENSIONS
 from fusion_emotion.metrics import roc_auc, roc_curve
 from fusion_emotion.stats import bootstrap_ci
 
-__all__ = ["loss_figure", "roc_figure", "subject_auc_figure"]
+__all__ = ["loss_figure", "roc_figure", "subject_auc_figure", "reliability_figure"]
 
 
 def _figure(**kw: Any):
@@ -89,4 +89,28 @@ def subject_auc_figure(values: Mapping[str, Mapping[str, Mapping[int, float]]], 
         ax.set_xlabel("AUC (dots: subjects; ◆ mean, bar 95 % CI)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(rows)), [label(r) for r in reversed(rows)])
+    return fig
+
+
+def reliability_figure(roc: Mapping[str, Mapping[str, Sequence[float]]], title: str):
+    """Reliability diagram per dimension: observed share of High against the mean predicted
+    probability in 15 equal-width bins (marker area ~ windows in the bin), the diagonal = calibrated."""
+    from fusion_emotion.calibration import ece, reliability_bins
+
+    fig = _figure(figsize=(4.0 * len(DIMENSIONS), 3.6))
+    axes = fig.subplots(1, len(DIMENSIONS), squeeze=False)[0]
+    for ax, dim in zip(axes, DIMENSIONS, strict=True):
+        y, p = np.asarray(roc[dim]["y"]), np.asarray(roc[dim]["score"])
+        b = reliability_bins(y, p)
+        full = b["count"] > 0
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+        ax.plot(b["mean_prob"][full], b["frac_high"][full], color="C0", lw=1)
+        ax.scatter(b["mean_prob"][full], b["frac_high"][full], s=10 + 200 * b["count"][full] / b["count"].sum(),
+                   color="C0")
+        ax.set_title(f"{dim}: ECE {ece(y, p):.3f}", fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted P(High)")
+        ax.set_ylabel("observed share of High")
+    fig.suptitle(f"{title}: reliability (15 bins, pooled test predictions)")
     return fig

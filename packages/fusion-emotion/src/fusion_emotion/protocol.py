@@ -1,10 +1,12 @@
 """The jobs of a run: one (seed, fold, row) each, trained frozen or fine-tuned; baseline rows.
 
-For every seed and fold of :func:`fusion_emotion.splits.subject_folds`, each model row of the
+For every seed and fold of :func:`fusion_emotion.splits.make_folds` (k-fold or leave one
+subject out), each model row of the
 config (the fusion rows, one per ``--fusion`` strategy, and the "eeg"/"ecg" ablations) trains on
 the training subjects; for each dimension (valence, arousal, dominance) the weights of the epoch
 with the best validation loss (or AUC) of that dimension's head score the test subjects. The
-majority-class and per-clip-majority baselines are fitted on the same training subjects.
+majority-class and per-clip-majority baselines are fitted on the same training subjects; the
+always-high and always-low rows need nothing.
 
 Two runners:
 
@@ -17,6 +19,12 @@ Two runners:
   share no parameter, so each trains on its own (same batches and recipe; Adam is per
   parameter, so this is the joint training up to the dropout draws). Jobs run side by side in
   threads, one intra-op thread each. This is the CPU-friendly mode.
+
+Modality dropout (``modality_dropout`` p, fusion rows only): in training, each window loses one
+modality (chosen uniformly) with probability p: the strategy's learned absent token replaces it
+(:meth:`fusion_emotion.strategies.Strategy.blank`). Every fusion row is also scored on its test
+subjects with EEG absent and with ECG absent for every window (``scores_absent`` in its fold
+file), whether or not it was trained with dropout.
 
 A job's result does not depend on which jobs ran before it or beside it: every random draw comes
 from a generator seeded by the job.
@@ -36,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusion_emotion.baselines import majority_class, per_clip_majority
+from fusion_emotion.baselines import constant, majority_class, per_clip_majority
 from fusion_emotion.config import DIMENSIONS, FusionConfig
 from fusion_emotion.data import DreamerWindows
 from fusion_emotion.encoders import LoadedEncoder, embed_windows
@@ -45,12 +53,12 @@ from fusion_emotion.metrics import evaluate
 from fusion_emotion.model import FusionModel
 from fusion_emotion.rundir import RunDir
 from fusion_emotion.splits import Fold, fold_windows
-from fusion_emotion.strategies import STRATEGIES, take
+from fusion_emotion.strategies import STRATEGIES, draw_absent, take
 
 __all__ = ["BASELINES", "Job", "Runner", "job_seed", "data_fingerprint", "baseline_result"]
 
 #: The rows that need no signal (fitted on the training subjects' labels only).
-BASELINES = ("majority", "per_clip")
+BASELINES = ("majority", "per_clip", "always_high", "always_low")
 
 
 @dataclass
@@ -90,17 +98,20 @@ def _test_part(data: DreamerWindows, targets: np.ndarray, test_idx: np.ndarray) 
     return {
         "test_index": test_idx.tolist(),
         "test_subject": data.subject[test_idx].tolist(),
+        "test_clip": data.clip[test_idx].tolist(),
         "y": {dim: targets[test_idx, j].tolist() for j, dim in enumerate(DIMENSIONS)},
     }
 
 
 def baseline_result(row: str, seed: int, fold: Fold, data: DreamerWindows, targets: np.ndarray) -> dict:
-    """The fold file of a baseline row ("majority" or "per_clip")."""
+    """The fold file of a baseline row (one of :data:`BASELINES`)."""
     train_idx, _, test_idx = fold_windows(data.subject, fold)
     scores, metrics = {}, {}
     for j, dim in enumerate(DIMENSIONS):
         if row == "majority":
             s = majority_class(targets[train_idx, j], len(test_idx))
+        elif row in ("always_high", "always_low"):
+            s = constant(row == "always_high", len(test_idx))
         else:
             s = per_clip_majority(
                 targets[train_idx, j], data.clip[train_idx], data.subject[train_idx], data.clip[test_idx]
@@ -147,6 +158,7 @@ class Runner:
         self.embeddings: dict[str, torch.Tensor] = {}
         self.patch_mask: torch.Tensor | None = None
         self._prepared: dict[tuple[Any, ...], Any] = {}
+        self._hep: torch.Tensor | None = None
         self._lock = threading.Lock()
 
     # ---- frozen mode -----------------------------------------------------------------------
@@ -205,11 +217,25 @@ class Runner:
         key = (strategy.inputs, tuple(mods))
         with self._lock:
             if key not in self._prepared:
+                tokens = {m: self.embeddings[m] for m in mods}
+                if strategy.inputs == "hep":
+                    tokens["hep"] = self._hep_unlocked()
                 with torch.no_grad():
-                    self._prepared[key] = strategy.prepare(
-                        {m: self.embeddings[m] for m in mods}, self.patch_mask, self.config.pool
-                    )
+                    self._prepared[key] = strategy.prepare(tokens, self.patch_mask, self.config.pool)
             return self._prepared[key]
+
+    def _hep_unlocked(self) -> torch.Tensor:
+        if self._hep is None:
+            from fusion_emotion.hep import hep_features
+
+            fs = float(getattr(self.data.streams["eeg"], "fs", None) or self.data.shape("eeg")[2])
+            self._hep = torch.from_numpy(hep_features(self.data.iter_chunks, fs, self.data.n_windows))
+        return self._hep
+
+    def hep(self) -> torch.Tensor:
+        """(N, HEP_DIM) heartbeat-evoked-response features of every window (computed once)."""
+        with self._lock:
+            return self._hep_unlocked()
 
     # ---- both modes ------------------------------------------------------------------------
     def model(self, row: str, *, with_encoders: bool) -> FusionModel:
@@ -236,10 +262,17 @@ class Runner:
         seed = job_seed(job.seed, job.fold.index, job.row)
         test_t = torch.as_tensor(test_idx)
         if cfg.freeze_encoders:
-            model, history, best, test_logits = self._run_frozen(job, seed, train_idx, val_idx, test_t, on_epoch)
+            model, history, best, test_logits, absent_logits = self._run_frozen(
+                job, seed, train_idx, val_idx, test_t, on_epoch)
         else:
-            model, history, best, test_logits = self._run_finetune(job, seed, train_idx, val_idx, test_t, on_epoch)
+            model, history, best, test_logits, absent_logits = self._run_finetune(
+                job, seed, train_idx, val_idx, test_t, on_epoch)
         scores = torch.sigmoid(test_logits).numpy().astype(np.float64)
+        absent_part = {}
+        if absent_logits:
+            absent_part = {"scores_absent": {
+                m: {dim: torch.sigmoid(lg[:, j]).numpy().astype(np.float64).tolist() for j, dim in enumerate(DIMENSIONS)}
+                for m, lg in absent_logits.items()}}
         metrics = {
             dim: evaluate(self.targets[test_idx, j], scores[:, j], self.data.subject[test_idx])
             for j, dim in enumerate(DIMENSIONS)
@@ -257,6 +290,7 @@ class Runner:
             "best_epoch": best_epoch,
             **_test_part(self.data, self.targets, test_idx),
             "scores": {dim: scores[:, j].tolist() for j, dim in enumerate(DIMENSIONS)},
+            **absent_part,
             "metrics": metrics,
             "seconds": time.perf_counter() - t0,
         }
@@ -266,6 +300,9 @@ class Runner:
         model = self.model(job.row, with_encoders=False)
         model.head.reset_parameters(torch.Generator().manual_seed(seed))
         X = self.prepared(job.row)
+        mods = cfg.variant_modalities(job.row)
+        p_drop = cfg.modality_dropout if len(mods) > 1 else 0.0
+        absent_logits: dict[str, list[torch.Tensor]] = {m: [] for m in mods} if len(mods) > 1 else {}
         # The heads share no parameter, so each trains on its own (same batches, its own
         # optimizer and dropout stream): one head's weights and Adam moments stay in cache.
         parts, best, logits = [], [], []
@@ -277,16 +314,27 @@ class Runner:
                 if hasattr(mod, "generator"):
                     mod.generator = drop
 
-            def forward(idx: torch.Tensor, head: torch.nn.Module = head) -> torch.Tensor:
-                return head(take(X, idx))
+            absent_gen = torch.Generator().manual_seed(seed + 101 + j)
+
+            def forward(idx: torch.Tensor, head: Any = head, gen: torch.Generator = absent_gen) -> torch.Tensor:
+                x = take(X, idx)
+                if p_drop > 0 and head.training:
+                    x = head.blank(x, draw_absent(len(idx), mods, p_drop, gen))
+                return head(x)
 
             result = fit(head, [{"params": list(head.parameters()), "lr": cfg.lr}], forward,
                          self.y[:, j : j + 1], self.data.subject, train_idx, val_idx, cfg, gen, on_epoch)
             parts.append(result["history"])
             best.append(result["best"][0])
             logits.append(best_logits(head, forward, result["best"], test_t, cfg.eval_batch_size))
+            for m in absent_logits:
+                def without(idx: torch.Tensor, head: Any = head, m: str = m) -> torch.Tensor:
+                    return head(head.blank(take(X, idx), {m: torch.ones(len(idx), dtype=torch.bool)}))
+
+                absent_logits[m].append(best_logits(head, without, result["best"], test_t, cfg.eval_batch_size))
             head.load_state_dict(result["best"][0][1])
-        return model, merge_histories(parts), best, torch.cat(logits, dim=1)
+        absent = {m: torch.cat(v, dim=1) for m, v in absent_logits.items()}
+        return model, merge_histories(parts), best, torch.cat(logits, dim=1), absent
 
     def _run_finetune(self, job, seed, train_idx, val_idx, test_t, on_epoch):
         cfg = self.config
@@ -303,13 +351,24 @@ class Runner:
         dev = self.device
         amp = cfg.autocast(dev.type)
 
-        def forward(idx: torch.Tensor) -> torch.Tensor:
+        p_drop = cfg.modality_dropout if len(mods) > 1 else 0.0
+        absent_gen = torch.Generator().manual_seed(seed + 101)
+        hep = self.hep() if cfg.variant_fusion(job.row) == "hep" else None
+
+        def forward(idx: torch.Tensor, without: str | None = None) -> torch.Tensor:
             i = idx.numpy()
             xs = {m: torch.from_numpy(windows[m][0][i]).to(dev) * scales[m] for m in mods}
             ms = {m: torch.from_numpy(windows[m][1][i]).to(dev) for m in mods}
             pm = None if mask is None else mask[idx].to(dev)
+            absent = None
+            if without is not None:
+                absent = {without: torch.ones(len(idx), dtype=torch.bool, device=dev)}
+            elif p_drop > 0 and model.training:
+                absent = {m: a.to(dev) for m, a in draw_absent(len(idx), mods, p_drop, absent_gen).items()}
+            if hep is not None:
+                xs["hep"] = hep[idx].to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                return model(xs, ms, pm).float()
+                return model.head(model.forward_features(xs, ms, pm), absent).float()
 
         groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
         assert model.encoders is not None
@@ -323,7 +382,11 @@ class Runner:
         result = fit(model, groups, forward, self.y, self.data.subject, train_idx, val_idx, cfg, gen, on_epoch)
         best = result["best"]
         test_logits = best_logits(model, forward, best, test_t, cfg.eval_batch_size)
-        return model, result["history"], best, test_logits
+        absent = {}
+        if len(mods) > 1:
+            for m in mods:
+                absent[m] = best_logits(model, lambda idx, m=m: forward(idx, m), best, test_t, cfg.eval_batch_size)
+        return model, result["history"], best, test_logits, absent
 
     def _save_checkpoint(
         self,

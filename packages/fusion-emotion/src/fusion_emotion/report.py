@@ -6,10 +6,12 @@ it fits nothing and imports nothing of the training side.
 Table 1 of Ghallab et al. (arXiv 2512.15250) has one row per method and, for each of valence,
 arousal and dominance, accuracy, F1 and ROC-AUC in percent. ``report.md`` puts the paper's
 published row beside this run's rows: the fusion rows (one per strategy), the EEG-only and
-ECG-only ablations and the two baselines (majority class, per-clip majority). Each of this run's cells is the mean ±
+ECG-only ablations and the baselines (majority class, per-clip majority, always high, always
+low), at window level, clip level or both (:mod:`fusion_emotion.levels`). Each of this run's cells is the mean ±
 standard deviation (ddof 0) over the (seed, fold) test sets of the metric computed per test
 subject and averaged across subjects. Below it, paired statistics (:mod:`fusion_emotion.stats`)
-say which differences between rows are distinguishable from noise.
+say which differences between rows are beyond noise (Holm-corrected); calibration (ECE, Brier)
+and the missing-modality AUCs follow (:mod:`fusion_emotion.report_sections`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,22 @@ import numpy as np
 import yaml
 
 from fusion_emotion import stats
+from fusion_emotion.baselines import always_high_f1
+from fusion_emotion.calibration import brier, ece
 from fusion_emotion.config import DIMENSIONS, FusionConfig, row_fusion
+from fusion_emotion.levels import clip_result, levels_of
 from fusion_emotion.metrics import evaluate, mean_std
-from fusion_emotion.plots import loss_figure, roc_figure, subject_auc_figure
+from fusion_emotion.plots import loss_figure, reliability_figure, roc_figure, subject_auc_figure
+from fusion_emotion.report_sections import (
+    absent_section,
+    best_fusion_row,
+    calibration_section,
+    f1_floor_section,
+    protocol_lines,
+    summarise_absent,
+)
 from fusion_emotion.rundir import RunDir
+from fusion_emotion.splits import n_folds_of
 
 __all__ = [
     "PAPER_ROW",
@@ -54,8 +68,12 @@ ROW_LABELS: dict[str, str] = {
     "ecg": "ECG only",
     "majority": "Majority class",
     "per_clip": "Per-clip majority",
+    "always_high": "Always high",
+    "always_low": "Always low",
 }
-BASELINES = ("majority", "per_clip")
+BASELINES = ("majority", "per_clip", "always_high", "always_low")
+#: the baselines a model row is compared with (always high/low: AUC 0.5 like the majority row)
+COMPARED_BASELINES = ("majority", "per_clip")
 SINGLE_ROWS = ("eeg", "ecg")
 METRICS = ("acc", "f1", "auc")
 _METRIC_NAMES = {"acc": "Acc", "f1": "F1", "auc": "AUC"}
@@ -77,14 +95,14 @@ def row_label(row: str, several_fusions: bool = False) -> str:
     return ROW_LABELS[row]
 
 
-def _load_results(rundir: RunDir, config: FusionConfig) -> dict[str, list[dict]]:
+def _load_results(rundir: RunDir, config: FusionConfig, n_folds: int) -> dict[str, list[dict]]:
     rows = list(config.variants) + (list(BASELINES) if config.baselines else [])
     results: dict[str, list[dict]] = {r: [] for r in rows}
     folds = sorted(int(p.name[4:]) for p in (rundir.folds / f"seed{config.seeds[0]}").glob("fold*"))
-    if len(folds) != config.folds:
-        raise FileNotFoundError(f"{rundir.folds} holds {len(folds)} of {config.folds} folds: the run is not finished")
+    if len(folds) != n_folds:
+        raise FileNotFoundError(f"{rundir.folds} holds {len(folds)} of {n_folds} folds: the run is not finished")
     for seed in config.seeds:
-        for fold in range(config.folds):
+        for fold in range(n_folds):
             for row in rows:
                 path = rundir.fold_result(seed, fold, row)
                 if not path.is_file():
@@ -115,8 +133,8 @@ def _summarise(results: dict[str, list[dict]], seeds: list[int], several: bool) 
                 y = np.concatenate([np.asarray(r["y"][dim], dtype=np.int64) for r in mine])
                 sc = np.concatenate([np.asarray(r["scores"][dim]) for r in mine])
                 subj = np.concatenate([np.asarray(r["test_subject"]) for r in mine])
-                seed_vals.append(evaluate(y, sc, subj)["pooled"])
-            pooled[dim] = {m: mean_std(v[m] for v in seed_vals)["mean"] for m in METRICS}
+                seed_vals.append({**evaluate(y, sc, subj)["pooled"], "ece": ece(y, sc), "brier": brier(y, sc)})
+            pooled[dim] = {m: mean_std(v[m] for v in seed_vals)["mean"] for m in (*METRICS, "ece", "brier")}
         rows[row] = {"label": row_label(row, several), "per_subject": per_subject, "pooled": pooled}
     return rows
 
@@ -136,7 +154,14 @@ def build_metrics(out_dir: str | Path, *, seconds: float | None = None) -> dict[
     config = FusionConfig.from_file(rundir.config)
     run = rundir.read_json(rundir.run_json)
     info = run.get("data", {})
-    results = _load_results(rundir, config)
+    n_folds = n_folds_of(config.folds, int(info.get("n_subjects") or 0))
+    window_results = _load_results(rundir, config, n_folds)
+    levels = levels_of(config.level)
+    primary = levels[0]
+    by_level = {"window": window_results}
+    if "clip" in levels:
+        by_level["clip"] = {row: [clip_result(r, DIMENSIONS) for r in res] for row, res in window_results.items()}
+    results = by_level[primary]
     several = len(config.fusion) > 1
     model_rows = list(config.variants)  # every trained row is compared
     folds = {
@@ -178,12 +203,18 @@ def build_metrics(out_dir: str | Path, *, seconds: float | None = None) -> dict[
         "encoders": run.get("encoders"),
         "warnings": run.get("warnings", []),
         "class_balance": info.get("class_balance", {}),
+        "class_balance_clip": info.get("class_balance_clip", {}),
+        "levels": levels,
+        "n_folds": n_folds,
         "splits": _splits(results, config.seeds),
         "rows": _summarise(results, config.seeds, several),
+        "rows_by_level": {lv: _summarise(res, config.seeds, several) for lv, res in by_level.items()
+                          if lv in levels},
+        "absent": summarise_absent(results, DIMENSIONS),
         "comparisons": stats.compare_rows(
             results, DIMENSIONS, model_rows=model_rows,
             single_rows=[r for r in SINGLE_ROWS if r in results and len(config.modalities) > 1],
-            baseline_rows=[r for r in BASELINES if r in results],
+            baseline_rows=[r for r in COMPARED_BASELINES if r in results],
         ),
         "subject_auc": subject_auc,
         "folds": folds,
@@ -223,13 +254,22 @@ def _header(first: str = "Method") -> list[str]:
     ]
 
 
-def table1(metrics: Mapping[str, Any], *, paper: bool = True, label_prefix: str = "") -> list[str]:
-    """Markdown lines of Table 1 (per-subject means, mean ± std over folds)."""
+def table1(metrics: Mapping[str, Any], *, paper: bool = True, label_prefix: str = "",
+           level: str | None = None) -> list[str]:
+    """Markdown lines of Table 1 (per-subject means, mean ± std over folds); ``level`` picks
+    ``rows_by_level[level]`` (default: the primary level's ``rows``). With the paper's row
+    comes the F1 that always answering High reaches on this store's labels, 2a/(1+a)."""
     lines = []
     if paper:
         cells = [f"{PAPER_ROW[dim][m]:.2f}" for dim in DIMENSIONS for m in METRICS]
         lines.append("| " + " | ".join([PAPER_LABEL, *cells]) + " |")
-    for row in metrics["rows"].values():
+        balance = metrics.get("class_balance_clip" if level == "clip" else "class_balance") or {}
+        if balance:
+            cells = [f"{100 * always_high_f1(balance[dim]):.2f}" if m == "f1" else ""
+                     for dim in DIMENSIONS for m in METRICS]
+            lines.append("| " + " | ".join(["F1 of always High on this store's labels, 2a/(1+a)", *cells]) + " |")
+    rows = metrics["rows"] if level is None else metrics["rows_by_level"][level]
+    for row in rows.values():
         cells = [_cell(row["per_subject"][dim][m]) for dim in DIMENSIONS for m in METRICS]
         lines.append("| " + " | ".join([label_prefix + row["label"], *cells]) + " |")
     return lines
@@ -237,29 +277,36 @@ def table1(metrics: Mapping[str, Any], *, paper: bool = True, label_prefix: str 
 
 def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
     cfg = metrics["config"]
-    seeds, n_folds = cfg["seeds"], cfg["folds"]
-    out: list[str] = ["# DREAMER emotion recognition: EEG + ECG fusion", ""]
+    seeds = cfg["seeds"]
+    n_folds = metrics.get("n_folds") or cfg["folds"]
+    levels = metrics.get("levels") or ["window"]
+    out: list[str] = ["# DREAMER emotion recognition: EEG + ECG fusion", "", *protocol_lines(metrics), ""]
     for w in metrics.get("warnings", []):
         out += [f"> **WARNING:** {w}", ">"]
     if metrics.get("warnings"):
         out.append("")
     out += [
         f"Store `{metrics['store']}`: {metrics['n_windows']} windows of {metrics['n_subjects']} "
-        f"subjects × {metrics['n_clips']} clips. Mode: {metrics['mode']}. "
-        f"Protocol: subject-independent {n_folds}-fold rotation (train : validation : test = "
-        f"{n_folds - 2} : 1 : 1 groups of subjects; every subject tested once per seed), "
-        f"seeds {seeds}; best epoch by validation {cfg['select_by']}; High = rating ≥ "
-        f"{cfg['threshold']}.",
+        f"subjects × {metrics['n_clips']} clips. Mode: {metrics['mode']}. Best epoch by validation "
+        f"{cfg['select_by']}.",
         "",
         "## Table 1",
         "",
         "Percent. This run: metric per test subject, averaged across subjects, then mean ± std "
-        f"over {len(seeds) * n_folds} test folds. The paper's row is its published figures.",
-        "",
-        *_header(),
-        *table1(metrics),
+        f"over {len(seeds) * n_folds} test folds. The paper's row is its published figures (clip "
+        "level, one split); below it, the F1 that answering High for everything reaches on this "
+        "store's labels at that level (a = share of High): a row's F1 says something only above it.",
         "",
     ]
+    for level in levels:
+        title = {"window": "Window level (every 10-s window scored)",
+                 "clip": "Clip level (a clip's score = mean of its windows' probabilities; the paper's unit)"}
+        if len(levels) > 1:
+            out += [f"### {title[level]}", ""]
+        else:
+            out += [f"Unit: {title[level].lower()}.", ""]
+        out += [*_header(), *table1(metrics, level=level if "rows_by_level" in metrics else None), ""]
+        out += f1_floor_section(metrics, level)
     excl = {
         dim: metrics["rows"][next(iter(metrics["rows"]))]["per_subject"][dim]["n_auc_excluded"]
         for dim in DIMENSIONS
@@ -271,6 +318,8 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
         f"{excl['dominance']} of {n_tests} subject tests.",
         "",
         *stats.markdown_section(metrics),
+        *calibration_section(metrics),
+        *absent_section(metrics),
         "## Pooled over all test windows",
         "",
         "Percent; the out-of-fold predictions of every test fold pooled into one set (mean over seeds).",
@@ -299,8 +348,12 @@ def render_markdown(metrics: Mapping[str, Any], plots: Sequence[str] = ()) -> st
             out.append(
                 f"| {metrics['rows'][row]['label']} | {e['seed']} | {e['fold']} | {subj} | {best} | " + " | ".join(cells) + " |"
             )
-    out += ["", "## Class balance", "", "Share of High windows: " + ", ".join(
-        f"{dim} {100 * v:.1f} %" for dim, v in metrics["class_balance"].items()) + ".", ""]
+    out += ["", "## Class balance", "", f"High = rating ≥ {cfg['threshold']}. Share of High windows: " + ", ".join(
+        f"{dim} {100 * v:.1f} %" for dim, v in metrics["class_balance"].items()) + "."]
+    if metrics.get("class_balance_clip"):
+        out += ["Share of High (subject, clip) pairs: " + ", ".join(
+            f"{dim} {100 * v:.1f} %" for dim, v in metrics["class_balance_clip"].items()) + "."]
+    out.append("")
     if plots:
         out += ["## Plots", ""]
         out += [f"![{Path(p).stem}]({p})" for p in plots]
@@ -348,6 +401,10 @@ def write_report(out_dir: str | Path, *, seconds: float | None = None) -> dict[s
         plots.append(name)
     rundir.write_plot("roc_curves.png", roc_figure(roc, labels.__getitem__))
     plots.append("roc_curves.png")
+    best = best_fusion_row(metrics)
+    if best is not None:
+        rundir.write_plot("reliability.png", reliability_figure(roc[best], labels[best]))
+        plots.append("reliability.png")
     values = {dim: {row: {int(k): v for k, v in per.items()} for row, per in rows.items()}
               for dim, rows in metrics["subject_auc"].items()}
     rundir.write_plot("subject_auc.png", subject_auc_figure(values, list(metrics["rows"]), labels.__getitem__))

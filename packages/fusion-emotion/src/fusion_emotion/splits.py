@@ -10,6 +10,12 @@ The assignment (one rule, written to ``metrics.json`` for every run):
    on the other ``n_folds - 2`` groups. With 5 folds that is 3:1:1 by subject; every subject is
    tested exactly once and validated exactly once per seed, and a test subject's windows never
    reach training or model selection.
+
+Leave one subject out (``folds="loso"``, :func:`loso_folds`): fold ``k`` tests the ``k``-th
+subject (sorted ids); its validation subjects come from the training side: the ``n_val``
+subjects that follow the test subject in the seed's permutation (cyclically), ``n_val`` =
+round((n - 1) / 5) (4 of 22 for DREAMER, the k-fold's 1 : 4 ratio of validation to training);
+the other subjects train. Every subject is tested exactly once and validated ``n_val`` times.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Fold", "subject_folds", "fold_windows"]
+__all__ = ["Fold", "subject_folds", "loso_folds", "make_folds", "n_folds_of", "fold_windows"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,37 @@ def subject_folds(subjects: Sequence[int] | np.ndarray, n_folds: int = 5, seed: 
         train = tuple(sorted(s for j, g in enumerate(groups) if j not in (k, v) for s in g))
         folds.append(Fold(index=k, train=train, val=groups[v], test=groups[k]))
     return folds
+
+
+def loso_folds(subjects: Sequence[int] | np.ndarray, seed: int = 0, n_val: int | None = None) -> list[Fold]:
+    """Leave one subject out: one fold per distinct id (see the module docstring)."""
+    ids = np.unique(np.asarray(subjects, dtype=np.int64))
+    if ids.size < 3:
+        raise ValueError(f"leave-one-subject-out needs at least 3 subjects, got {ids.size}")
+    if n_val is None:
+        n_val = max(1, int(round((ids.size - 1) / 5)))
+    if not 1 <= n_val <= ids.size - 2:
+        raise ValueError(f"n_val ({n_val}) must be in 1..{ids.size - 2}")
+    order = [int(s) for s in np.random.default_rng(seed).permutation(ids)]
+    pos = {s: i for i, s in enumerate(order)}
+    folds = []
+    for k, test in enumerate(int(s) for s in ids):
+        val = tuple(sorted(order[(pos[test] + 1 + j) % ids.size] for j in range(n_val)))
+        train = tuple(sorted(int(s) for s in ids if s != test and s not in val))
+        folds.append(Fold(index=k, train=train, val=val, test=(test,)))
+    return folds
+
+
+def make_folds(subjects: Sequence[int] | np.ndarray, folds: int | str, seed: int = 0) -> list[Fold]:
+    """``folds`` = a number (:func:`subject_folds`) or ``"loso"`` (:func:`loso_folds`)."""
+    if folds == "loso":
+        return loso_folds(subjects, seed)
+    return subject_folds(subjects, int(folds), seed)
+
+
+def n_folds_of(folds: int | str, n_subjects: int) -> int:
+    """How many folds ``folds`` makes for ``n_subjects`` subjects."""
+    return n_subjects if folds == "loso" else int(folds)
 
 
 def fold_windows(subject: np.ndarray, fold: Fold) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

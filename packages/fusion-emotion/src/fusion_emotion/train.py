@@ -28,13 +28,13 @@ from fusion_emotion.data import open_dreamer
 from fusion_emotion.encoders import LoadedEncoder, load_encoder
 from fusion_emotion.protocol import BASELINES, Job, Runner, baseline_result, data_fingerprint
 from fusion_emotion.rundir import RunDir, fold_result_path
-from fusion_emotion.splits import subject_folds
+from fusion_emotion.splits import make_folds
 
 __all__ = ["RunResult", "train", "fold_result_path", "EXECUTION_FIELDS"]
 
 
-#: Config fields that change how fast a run goes, never its numbers (left out of the run key).
-EXECUTION_FIELDS = ("device", "eval_batch_size", "embed_batch_size", "save_encoders", "jobs")
+#: Config fields that change how fast a run goes or how it is reported, never its numbers (left out of the run key).
+EXECUTION_FIELDS = ("device", "eval_batch_size", "embed_batch_size", "save_encoders", "jobs", "level")
 #: Config fields that add or drop rows and repeats; a resumed run may change them.
 EXTENT_FIELDS = ("seeds", "ablations", "baselines", "fusion")
 
@@ -102,6 +102,14 @@ def _run_key(config: FusionConfig, encoders: Mapping[str, LoadedEncoder], data_f
     }
 
 
+def _clip_balance(subject: Any, clip: Any, targets: Any) -> dict[str, float]:
+    """Share of High (subject, clip) pairs per dimension (a clip's windows share its rating)."""
+    import numpy as np
+
+    _, first = np.unique(np.stack([subject, clip], axis=1), axis=0, return_index=True)
+    return {dim: float(targets[first, j].mean()) for j, dim in enumerate(DIMENSIONS)}
+
+
 def train(
     config: FusionConfig | Mapping[str, Any],
     store: Any,
@@ -162,6 +170,7 @@ def train(
                 "n_subjects": len(data.subjects),
                 "n_clips": len({int(c) for c in data.clip}),
                 "class_balance": {dim: float(targets[:, j].mean()) for j, dim in enumerate(DIMENSIONS)},
+                "class_balance_clip": _clip_balance(data.subject, data.clip, targets),
             },
             "python": sys.version.split()[0],
             "torch": torch.__version__,
@@ -170,7 +179,7 @@ def train(
     )
 
     runner = Runner(cfg, data, encoders, rundir, device)
-    splits = {seed: subject_folds(data.subject, cfg.folds, seed) for seed in cfg.seeds}
+    splits = {seed: make_folds(data.subject, cfg.folds, seed) for seed in cfg.seeds}
     jobs = [Job(seed, fold, row) for seed in cfg.seeds for fold in splits[seed] for row in cfg.variants]
     todo = [j for j in jobs if not (resume and rundir.finished(j.seed, j.fold.index, j.row))]
     skipped = [j.name for j in jobs if j not in todo]

@@ -57,6 +57,13 @@ probability, demonstrating the clip-identity leak).
     other seconds. Both classes have the same number of events of each kind per window, so a
     model that averages each signal over time before fusing is at chance; one that compares the
     signals second by second is not. Drawn independently of V and A (50 % positives).
+  - "heartbeat": the label lives only in sub-second EEG-ECG timing (:func:`plant_heartbeat_events`).
+    Every stimulus gets one EEG event per heartbeat (a 0.25 s, 10 Hz Hann burst of
+    ``hep_event_uv`` on every electrode). High: each event follows an R peak of the paired ECG by
+    ``hep_lag_s`` (a heartbeat-evoked response); Low: the events follow a train with the same RR
+    intervals, shuffled, from an independent random phase. Same number of events, same rhythm,
+    same waveform, ECG untouched: each signal alone, and 1-s tokens of both, carry nothing of the
+    label; EEG epochs averaged around the R peaks do. Drawn independently of V and A.
 * Ratings are drawn consistently: High -> uniform on {3, 4, 5}, Low -> {1, 2}.
 * ``effects="none"`` (or None): the signals still vary per trial (random alpha and heart-rate
   states) but the ratings are drawn independently of them, so any model should sit at AUC ~0.5.
@@ -89,6 +96,7 @@ __all__ = [
     "ecg_as_written",
     "DreamerTruth",
     "write_dreamer_mat",
+    "plant_heartbeat_events",
 ]
 
 DREAMER_ELECTRODES: tuple[str, ...] = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8",
@@ -114,11 +122,13 @@ class DreamerEffects(BaseModel):
     alpha_gain: float = Field(2.5, ge=1.0, description="alpha amplitude factor High/Low at strength 1")
     hr_low: float = Field(66.0, description="mean resting heart rate (bpm) of Low-arousal trials")
     hr_high: float = Field(91.0, description="mean heart rate (bpm) of High-arousal trials at strength 1")
-    dominance_rule: Literal["and", "xor", "or", "aligned"] = "and"
+    dominance_rule: Literal["and", "xor", "or", "aligned", "heartbeat"] = "and"
     events_per_block: int = Field(3, ge=1, description='"aligned": events per block of each signal')
     event_block_seconds: int = Field(10, ge=2, description='"aligned": the block (window) length, s')
     eeg_event_uv: float = Field(25.0, gt=0, description='"aligned": EEG burst amplitude (µV)')
     ecg_event_mv: float = Field(0.4, gt=0, description='"aligned": ECG burst amplitude (mV)')
+    hep_lag_s: float = Field(0.25, ge=0.0, le=0.5, description='"heartbeat": EEG event delay after the R peak (s)')
+    hep_event_uv: float = Field(20.0, gt=0, description='"heartbeat": EEG event amplitude (µV)')
     clip_effect: float = Field(0.0, ge=0.0, le=1.0,
                                description="probability that a trial's states are its clip's")
 
@@ -185,6 +195,27 @@ def _plant_aligned_events(eeg: np.ndarray, ecg: np.ndarray, aligned: bool, eff: 
             for sec in secs:
                 i0 = int((b0 + sec + 0.2) * fs)
                 x[:, i0 : i0 + t.size] += burst
+
+
+def plant_heartbeat_events(eeg: np.ndarray, r_times: np.ndarray, locked: bool, eff: DreamerEffects,
+                           rng: np.random.Generator, fs: float = EEG_FS) -> None:
+    """Add the "heartbeat" rule's EEG events in place to one stimulus ``eeg`` (C, n at ``fs``);
+    ``r_times``: the R peaks (s) of the paired ECG (see the module docstring)."""
+    r_times = np.asarray(r_times, dtype=np.float64)
+    if r_times.size == 0:
+        return
+    if locked:
+        times = r_times + eff.hep_lag_s
+    else:
+        rr = np.diff(r_times) if r_times.size > 1 else np.array([1.0])
+        start = rng.uniform(0.0, float(rr.mean()))
+        times = start + np.concatenate([[0.0], np.cumsum(rng.permutation(rr))])[: r_times.size]
+    t = np.arange(int(0.25 * fs)) / fs
+    burst = eff.hep_event_uv * np.hanning(t.size) * np.sin(2 * np.pi * 10.0 * t)
+    for ev in times:
+        i0 = int(round(ev * fs))
+        if 0 <= i0 and i0 + t.size <= eeg.shape[1]:
+            eeg[:, i0 : i0 + t.size] += burst
 
 
 def _cell(items: Sequence[np.ndarray]) -> np.ndarray:
@@ -274,7 +305,7 @@ def write_dreamer_mat(
     if eff is not None:
         val_hi, aro_hi = sig_v, sig_a
         rule = eff.dominance_rule
-        if rule == "aligned":
+        if rule in ("aligned", "heartbeat"):
             dom_hi = np.random.default_rng([seed, 7]).random(shape) < 0.5
         else:
             dom_hi = {"and": val_hi & aro_hi, "xor": val_hi ^ aro_hi, "or": val_hi | aro_hi}[rule]
@@ -326,11 +357,16 @@ def write_dreamer_mat(
                                 dc_offset_uv=dc, drift_uv=15.0)
                 eeg_out.append(np.ascontiguousarray(eeg.T))
                 n_ecg = int(round(secs * ECG_FS))
+                heartbeat = eff is not None and eff.dominance_rule == "heartbeat" and eeg_out is eeg_s
                 ecg = synth_ecg(ECG_FS, n_ecg, rng=rng, hr_bpm=float(hr_k),
                                 morph=EcgMorphology(r_mv=r_mv, axis_jitter_deg=4.0),
                                 mains_hz=50.0, leads=ECG_LEADS, hrv=0.03,
                                 noise=EcgNoise(baseline_mv=0.1, mains_mv=0.02, emg_mv=0.01,
-                                               white_mv=0.004))
+                                               white_mv=0.004), return_beats=heartbeat)
+                if heartbeat:
+                    ecg, r_times, _ = ecg
+                    plant_heartbeat_events(eeg, r_times, bool(dom_hi[s, k]), eff, event_rng)
+                    eeg_out[-1] = np.ascontiguousarray(eeg.T)
                 if eff is not None and eff.dominance_rule == "aligned" and eeg_out is eeg_s:
                     _plant_aligned_events(eeg, ecg, bool(dom_hi[s, k]), eff, event_rng)
                     eeg_out[-1] = np.ascontiguousarray(eeg.T)

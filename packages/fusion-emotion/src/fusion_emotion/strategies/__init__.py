@@ -5,7 +5,9 @@
 ``late``           one MLP per modality, logits mixed by learned weights
 ``gated``          a learned per-sample gate over the projected modality vectors
 ``cross-attention``  per-patch tokens of each modality attend to the other's before pooling:
-                   the one that sees time alignment
+                   the one that sees time alignment (at 1-s patches)
+``hep``            pooled modalities + heartbeat-evoked EEG responses (EEG averaged around the
+                   ECG's R peaks): the one that sees sub-second EEG-ECG timing
 =================  ==========================================================================
 
 See :class:`fusion_emotion.strategies.base.Strategy` for the interface. :class:`FusionHeads`
@@ -23,10 +25,19 @@ import torch
 from torch import nn
 
 from fusion_emotion.config import DIMENSIONS, FUSIONS
-from fusion_emotion.strategies.base import Dropout, SeededDropout, Strategy, Tokens, mlp, take
+from fusion_emotion.strategies.base import (
+    Dropout,
+    SeededDropout,
+    Strategy,
+    Tokens,
+    draw_absent,
+    mlp,
+    take,
+)
 from fusion_emotion.strategies.concat import ConcatFusion
 from fusion_emotion.strategies.cross_attention import CrossAttentionFusion
 from fusion_emotion.strategies.gated import GatedFusion
+from fusion_emotion.strategies.hep import HepFusion
 from fusion_emotion.strategies.late import LateFusion
 
 __all__ = [
@@ -36,16 +47,18 @@ __all__ = [
     "LateFusion",
     "GatedFusion",
     "CrossAttentionFusion",
+    "HepFusion",
     "FusionHeads",
     "SeededDropout",
     "Dropout",
     "mlp",
     "take",
+    "draw_absent",
     "reset_linear",
 ]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (ConcatFusion, LateFusion, GatedFusion, CrossAttentionFusion)
+    cls.name: cls for cls in (ConcatFusion, LateFusion, GatedFusion, CrossAttentionFusion, HepFusion)
 }
 assert tuple(STRATEGIES) == FUSIONS
 
@@ -82,7 +95,10 @@ class FusionHeads(nn.Module):
     def prepare(self, tokens: Tokens, patch_mask: torch.Tensor | None) -> Any:
         return STRATEGIES[self.strategy].prepare(tokens, patch_mask, self.pool)
 
-    def forward(self, prepared: Any) -> torch.Tensor:
+    def forward(self, prepared: Any, absent: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits (B, 3); ``absent`` ({modality: (B,) bool}) blanks modalities per window."""
+        if absent:
+            return torch.cat([self.heads[dim](self.heads[dim].blank(prepared, absent)) for dim in DIMENSIONS], dim=1)
         return torch.cat([self.heads[dim](prepared) for dim in DIMENSIONS], dim=1)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -90,6 +106,9 @@ class FusionHeads(nn.Module):
         reset_linear(self, generator)
         for head in self.heads.values():
             head.reset_extra()
+            for name, param in head.named_parameters(recurse=False):  # absent tokens/vectors
+                if name.startswith("absent_"):
+                    torch.nn.init.zeros_(param)
 
     def set_generator(self, generator: torch.Generator | None) -> None:
         """Make every dropout of the heads draw from ``generator``."""

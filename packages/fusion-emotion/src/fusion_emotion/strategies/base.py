@@ -7,6 +7,11 @@ A strategy is one dimension's head (valence, arousal or dominance each get their
   (None = all valid), whatever the strategy reads. It runs once per window set in the frozen
   mode (cached embeddings), once per batch in fine-tuning.
 - ``forward(prepared) -> (B, 1)``: the logit of High.
+- ``blank(prepared, absent)``: the same inputs with a modality marked absent for some windows
+  (``absent``: {modality: (B,) bool}): that modality's tokens are replaced by a learned *absent
+  token* of the strategy (``absent_<modality>``, (D,), starting at 0), pooled like real tokens.
+  The head therefore sees a value that means "missing", not a zero it cannot tell from a quiet
+  signal; modality dropout (``--modality-dropout``) trains it.
 
 Every strategy trains the same way in both modes (see :mod:`fusion_emotion.protocol`).
 """
@@ -19,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["Strategy", "SeededDropout", "Dropout", "mlp", "take", "Tokens"]
+__all__ = ["Strategy", "SeededDropout", "Dropout", "mlp", "take", "Tokens", "draw_absent"]
 
 #: channel-pooled per-patch tokens of each modality, (B, P, D)
 Tokens = Mapping[str, torch.Tensor]
@@ -91,6 +96,42 @@ class Strategy(nn.Module):
         self.d_model = dict(d_model)
         self.n_patches = int(n_patches)
         self.pool = pool
+        if len(self.modalities) > 1:  # plain parameters, not modules: concat iterates its children
+            for m in self.modalities:
+                self.register_parameter(f"absent_{m}", nn.Parameter(torch.zeros(self.d_model[m])))
+
+    def absent_token(self, modality: str) -> torch.Tensor:
+        """The learned (D,) token that stands for ``modality`` when it is missing."""
+        return getattr(self, f"absent_{modality}")
+
+    def _absent_vector(self, m: str) -> torch.Tensor:
+        """The absent token pooled over patches as :func:`pool_patches` pools real tokens."""
+        t = self.absent_token(m)
+        return t.repeat(self.n_patches) if self.pool == "flatten" else t
+
+    def blank(self, prepared: Any, absent: Mapping[str, torch.Tensor]) -> Any:
+        """``prepared`` with the modalities of ``absent`` ({m: (B,) bool}) replaced by their
+        absent token where True (see the module docstring)."""
+        from fusion_emotion.pooling import feature_dim
+
+        if self.inputs in ("concatenated", "hep"):  # hep: the content part, see HepFusion.blank
+            parts, start = [], 0
+            for m in self.modalities:
+                width = feature_dim(self.n_patches, self.d_model[m], self.pool)
+                part = prepared[:, start : start + width]
+                if m in absent:
+                    part = torch.where(absent[m][:, None], self._absent_vector(m).to(part.dtype)[None], part)
+                parts.append(part)
+                start += width
+            return torch.cat(parts, dim=1)
+        if self.inputs == "pooled":
+            return {m: (torch.where(absent[m][:, None], self._absent_vector(m).to(v.dtype)[None], v)
+                        if m in absent else v) for m, v in prepared.items()}
+        if self.inputs == "tokens":
+            tokens, mask = prepared
+            return ({m: (torch.where(absent[m][:, None, None], self.absent_token(m).to(z.dtype), z)
+                         if m in absent else z) for m, z in tokens.items()}, mask)
+        raise NotImplementedError(f"{type(self).__name__} does not support absent modalities")
 
     @classmethod
     def prepare(cls, tokens: Tokens, patch_mask: torch.Tensor | None, pool: str) -> Any:
@@ -98,3 +139,11 @@ class Strategy(nn.Module):
 
     def reset_extra(self) -> None:
         """Re-initialise the parameters that are not Linear or LayerNorm (none by default)."""
+
+
+def draw_absent(n: int, modalities: Sequence[str], p: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Modality dropout for a batch of ``n`` windows: with probability ``p`` a window loses one
+    modality, chosen uniformly; ``{modality: (n,) bool}`` (True = absent)."""
+    drop = torch.rand(n, generator=generator) < p
+    which = torch.randint(len(modalities), (n,), generator=generator)
+    return {m: drop & (which == i) for i, m in enumerate(modalities)}
