@@ -163,6 +163,9 @@ class AxialAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
+        # as nn.MultiheadAttention does: a layer built on its own never holds uninitialised
+        # memory (torch.empty can hold NaN; the model's init_weights draws it again)
+        nn.init.xavier_uniform_(self.in_proj_weight)
 
     def head_major_in_proj(self) -> tuple[Tensor, Tensor]:
         """``in_proj`` weight and bias with rows reordered from (3, H, D) to (H, 3, D).
