@@ -25,20 +25,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from criss_cross.checkpoint.find import resolve_checkpoint
 from criss_cross.runtime import resolve_device
 
 __all__ = ["embed_store", "read_embeddings", "resolve_checkpoint", "EMBEDDINGS_SCHEMA"]
 
 EMBEDDINGS_SCHEMA = 1
-
-
-def resolve_checkpoint(path: str | Path, report: Callable[[str], None] | None = None) -> Path:
-    """The model file stem of a checkpoint given as a run directory, a checkpoint directory
-    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one
-    (:func:`criss_cross.checkpoint.find_checkpoint` without the suffix)."""
-    from criss_cross.checkpoint import find_checkpoint
-
-    return find_checkpoint(path, report).with_suffix("")
 
 
 def embed_store(

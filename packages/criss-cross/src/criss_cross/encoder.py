@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from criss_cross.config import EncoderConfig
+from criss_cross.encoder_config import EncoderConfig
 from criss_cross.layers import (
     CPU_MATH_MAX_LEN,
     Dropout,

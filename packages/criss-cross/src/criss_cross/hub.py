@@ -27,7 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from criss_cross.checkpoint.find import resolve_checkpoint
 from criss_cross.encoder import CrissCrossEncoder
+from criss_cross.pretraining_data import IDENTITY_NAME, data_identity
 
 __all__ = [
     "CARD_NAME",
@@ -329,7 +331,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     and ``overwrite`` is False.
     """
     from criss_cross.checkpoint import load_checkpoint, read_checkpoint_meta
-    from criss_cross.embed import resolve_checkpoint
 
     run, out = Path(run_dir), Path(out_dir)
     if not run.is_dir():
@@ -375,7 +376,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
             (out / n).unlink(missing_ok=True)
     saved = save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
     from biosig_prep.util import atomic_write_json
-    from criss_cross.bench.guards import IDENTITY_NAME
 
     if identity is not None:
         atomic_write_json(saved / IDENTITY_NAME, identity, sort_keys=True)
@@ -385,10 +385,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
 
 
 def _pretraining_identity(stores: list[str], streams: list[str]) -> dict[str, Any] | None:
-    """The records the run trained on (:func:`criss_cross.bench.guards.data_identity`), or None
+    """The records the run trained on (:func:`criss_cross.pretraining_data.data_identity`), or None
     where a store cannot be read here (the bench then says leakage was not checked)."""
-    from criss_cross.bench.guards import data_identity
-
     try:
         return data_identity(stores, streams) if stores else None
     except Exception:  # noqa: BLE001 - an unreadable store leaves the identity unknown

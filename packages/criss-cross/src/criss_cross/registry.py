@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from criss_cross.checkpoint.find import resolve_checkpoint
 from criss_cross.config import EncoderConfig
 from criss_cross.encoder import CrissCrossEncoder
 
@@ -192,8 +193,6 @@ def _weights_file(source: str | Path) -> Path:
     if path.is_dir():
         if is_hub_folder(path):
             return path / WEIGHTS_NAME
-        from criss_cross.embed import resolve_checkpoint
-
         return resolve_checkpoint(path).with_suffix(".safetensors")
     if path.suffix in (".pth", ".pt", ".safetensors", ".bin") or path.is_absolute():
         raise FileNotFoundError(f"pretrained weights {source} do not exist")

@@ -21,6 +21,7 @@ from typing import Any
 
 from biosig_prep.dsp.montage import decide_from_layouts
 from biosig_prep.errors import ReadError
+from biosig_prep.readers.edf_channels import is_ecg_channel
 
 __all__ = ["EdfHeader", "read_edf_header", "channel_names", "decide_eeg_channels"]
 
@@ -116,8 +117,6 @@ def channel_names(path: str | os.PathLike) -> tuple[list[str], list[str]]:
 def _eeg_of(names: Sequence[str], types: Sequence[str]) -> list[str]:
     """The channels that become EEG, as :func:`~biosig_prep.readers.edf_reader.read_edf` picks
     them: type ``eeg`` and not an ECG by name."""
-    from biosig_prep.readers.edf_reader import is_ecg_channel
-
     return [n for n, t in zip(names, types, strict=True)
             if t == "eeg" and not is_ecg_channel(n, t)]
 

@@ -15,7 +15,6 @@ channel (``channel_mask`` False, named in ``flat_leads``).
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,15 @@ from typing import Any
 import numpy as np
 
 from biosig_prep.errors import ReadError
+from biosig_prep.readers.edf_channels import is_ecg_channel
 from biosig_prep.readers.edf_header import read_edf_header
 from biosig_prep.recording import Recording, rate_problem
 
 __all__ = ["EDF_SUFFIXES", "read_edf", "is_ecg_channel"]
 
 EDF_SUFFIXES = (".edf", ".bdf", ".fif", ".vhdr")
-_ECG_NAME = re.compile(r"ECG|EKG", re.IGNORECASE)
 _V_TO_UV = 1e6
 _V_TO_MV = 1e3
-
-
-def is_ecg_channel(name: str, ch_type: str) -> bool:
-    """True for an ECG channel: type ``ecg`` or a name containing ECG/EKG."""
-    return ch_type == "ecg" or bool(_ECG_NAME.search(name))
 
 
 def _metadata(raw: Any) -> dict[str, Any]:

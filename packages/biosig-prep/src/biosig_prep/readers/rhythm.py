@@ -38,6 +38,7 @@ import numpy as np
 
 from biosig_prep.datasets.keys import AF_CLASSES, AF_LABEL, RHYTHM_LABEL
 from biosig_prep.errors import ReadError
+from biosig_prep.readers.wfdb_import import import_wfdb
 
 __all__ = ["RHYTHM_CLASSES", "DEFAULT_RHYTHM", "AF_RHYTHMS", "read_rhythms",
            "rhythm_window_labels", "cpsc2021_patient"]
@@ -78,8 +79,6 @@ def read_rhythms(hea_path: str | os.PathLike, n_samples: int, *,
     ann_path = hea_path.with_suffix(f".{extension}")
     if not ann_path.is_file():
         return None
-    from biosig_prep.readers.wfdb_reader import import_wfdb
-
     wfdb = import_wfdb()
     try:
         with warnings.catch_warnings():

@@ -46,6 +46,7 @@ from biosig_prep.datasets.keys import PATIENT_ID, PTBXL_ECG_ID, ptbxl_ecg_id_of
 from biosig_prep.errors import ReadError
 from biosig_prep.readers.matfile import read_mat_matrix
 from biosig_prep.readers.rhythm import cpsc2021_patient, read_rhythms
+from biosig_prep.readers.wfdb_import import import_wfdb
 from biosig_prep.recording import Recording, rate_problem
 from biosig_prep.sources import challenge_source
 
@@ -95,15 +96,6 @@ class WfdbHeader:
     n_seg: int | None = None
     fixes: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # corrected header lines (for wfdb)
-
-
-def import_wfdb():
-    """``import wfdb``, without the deprecation warnings its import triggers under pandas 3
-    (``DataFrame.set_index(inplace=True)`` in ``wfdb.io.annotation``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import wfdb
-    return wfdb
 
 
 def _int(token: str, what: str, path: str) -> int:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from biosig_prep.store.integrity import fully_checked, object_problem
-from biosig_prep.store.io import quiet
+from biosig_prep.store.io import RawIO, quiet
 from biosig_prep.store.layout import DamagedShardError, chunk_key
 
 if TYPE_CHECKING:
     import zarr
 
-    from biosig_prep.store.reader import Store
+__all__ = ["CheckedArray", "CheckedSource", "damaged_error"]
 
-__all__ = ["CheckedArray", "damaged_error"]
+
+class CheckedSource(Protocol):
+    """What a :class:`CheckedArray` reads through: the store's objects (``raw``), the manifest
+    they are checked against and whether it is complete (``sealed``).
+    :class:`~biosig_prep.store.reader.Store` is one; this module needs no more of it."""
+
+    @property
+    def raw(self) -> RawIO: ...
+
+    @property
+    def sealed(self) -> bool: ...
+
+    def manifest(self) -> dict[str, list]: ...
 
 
 def damaged_error(where: str, what: str, why: str) -> DamagedShardError:
@@ -30,7 +42,7 @@ class CheckedArray:
     decoded. Supports ``len``, ``shape``, ``dtype`` and ``[...]`` like the zarr array it wraps
     (``array``)."""
 
-    def __init__(self, array: zarr.Array, store: Store, where: str) -> None:
+    def __init__(self, array: zarr.Array, store: CheckedSource, where: str) -> None:
         self.array = array
         self.shape = tuple(int(d) for d in array.shape)
         self.dtype = np.dtype(array.dtype)

@@ -2,8 +2,9 @@
 
 **Leakage.** An encoder's pretraining data has an *identity*: for every record of every store
 it was trained on, ``[source, record id, patient id or None, PTB-XL ecg_id or None]``
-(:func:`data_identity`; ``criss-cross export`` writes it as ``pretraining_data.json`` into
-the Hub folder, a run folder names its stores in ``config.json``). :func:`find_overlap`
+(:func:`data_identity`, from :mod:`criss_cross.pretraining_data`; ``criss-cross export``
+writes it as ``pretraining_data.json`` into the Hub folder, a run folder names its stores in
+``config.json``). :func:`find_overlap`
 matches test records against it by record id (same source), by patient (same source, where
 the metadata has ``patient_id``) and by PTB-XL ``ecg_id`` across datasets (a Challenge
 ``HR00001`` record *is* PTB-XL ``ecg_id`` 1; the id comes from the metadata's
@@ -19,51 +20,14 @@ returns one line per mismatch naming both values.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from criss_cross.pretraining_data import IDENTITY_NAME, data_identity, record_keys
+
 __all__ = ["IDENTITY_NAME", "check_stream_input", "data_identity", "declared_input", "find_overlap",
            "identity_of_weights", "preprocessing_mismatches", "record_keys", "store_input"]
-
-IDENTITY_NAME = "pretraining_data.json"
-_HR = re.compile(r"^HR(\d{5})$")
-
-
-def _ptbxl_id(record_id: str, meta: dict[str, Any], source: str) -> int | None:
-    for key in ("ptbxl_ecg_id",):
-        if meta.get(key) is not None:
-            return int(meta[key])
-    if meta.get("ecg_id") is not None and "ptb" in source.lower():
-        return int(meta["ecg_id"])
-    m = _HR.match(record_id)
-    return int(m.group(1)) if m else None
-
-
-def record_keys(store) -> list[list[Any]]:
-    """``[source, id, patient_id or None, ptbxl_ecg_id or None]`` of every record of a store."""
-    rec = store.records()
-    out = []
-    for rid, source, meta_text in zip(rec["id"], rec["source"], rec["metadata"], strict=True):
-        meta = json.loads(meta_text) if meta_text else {}
-        pid = meta.get("patient_id")
-        out.append([str(source), str(rid), None if pid is None else str(pid),
-                    _ptbxl_id(str(rid), meta, str(source))])
-    return out
-
-
-def data_identity(stores: list[str], streams: list[str]) -> dict[str, Any]:
-    """The identity of pretraining data: ``{"stores": [{"url", "streams", "records"}]}``."""
-    from biosig_prep import open_store
-
-    out = []
-    for url in stores:
-        store = open_store(url)
-        out.append({"url": str(url), "streams": [s for s in streams if s in store.stream_names],
-                    "records": record_keys(store)})
-    return {"schema": 1, "stores": out}
-
 
 def identity_of_weights(weights: str | None) -> tuple[dict[str, Any] | None, str]:
     """The pretraining identity of ``weights`` and where it came from.

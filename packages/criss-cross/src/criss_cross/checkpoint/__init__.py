@@ -10,6 +10,9 @@
 - :mod:`.safetensors_file`: the header check every read goes through first.
 - :mod:`.guard`: :func:`build_encoder`, the one door into an encoder (config -> size ceiling
   -> weights' header against the config -> build and strict load), which every route uses.
+- :mod:`.size` (parameter count, tensor shapes and the ceilings, from the config alone) and
+  :mod:`.strict` (the strict load that names every key): the plain functions below
+  :mod:`.guard` and :mod:`.model`, which re-export them.
 """
 
 from criss_cross.checkpoint.find import checkpoint_problem, find_checkpoint, latest_checkpoint

@@ -17,7 +17,7 @@ from pathlib import Path
 from criss_cross.checkpoint.safetensors_file import CheckpointError, read_header
 from criss_cross.checkpoint.training import CHECKPOINT_FILES
 
-__all__ = ["checkpoint_problem", "find_checkpoint", "latest_checkpoint"]
+__all__ = ["checkpoint_problem", "find_checkpoint", "latest_checkpoint", "resolve_checkpoint"]
 
 Report = Callable[[str], None]
 
@@ -97,3 +97,10 @@ def find_checkpoint(path: str | Path, report: Report | None = None) -> Path:
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found (looked for {weights})")
     return weights
+
+
+def resolve_checkpoint(path: str | Path, report: Report | None = None) -> Path:
+    """The model file stem of a checkpoint given as a run directory, a checkpoint directory
+    (``.../checkpoints/step_N``), or a ``.safetensors``/``.json`` file of one
+    (:func:`find_checkpoint` without the suffix)."""
+    return find_checkpoint(path, report).with_suffix("")

@@ -18,7 +18,6 @@ whose message is one line naming the file.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,16 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
+from criss_cross.checkpoint.guard import (
+    build_encoder,
+    check_model_size,
+    check_weights_fit,
+    validate_encoder_config,
+)
 from criss_cross.checkpoint.safetensors_file import CheckpointError, SafetensorsHeader, read_header
-from criss_cross.config import EncoderConfig
+from criss_cross.checkpoint.strict import load_state_dict_strict
 from criss_cross.encoder import CrissCrossEncoder, checkpoint_filter_fn
+from criss_cross.encoder_config import EncoderConfig
 from criss_cross.version import __version__
 
 __all__ = [
@@ -46,53 +52,6 @@ __all__ = [
 FORMAT = "criss-cross-checkpoint"
 _FORMAT_VERSION = 1
 
-def _natural(key: str) -> list:
-    """Sort key that puts encoder.layers.2 before encoder.layers.10."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
-
-
-def _n_layers(keys) -> int:
-    found = {int(m.group(1)) for k in keys if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
-    return max(found) + 1 if found else 0
-
-
-def _format_keys(keys: list[str], limit: int = 20) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def load_state_dict_strict(model: torch.nn.Module, state_dict: Mapping[str, Tensor]) -> None:
-    """``model.load_state_dict(state_dict, strict=True)`` with an error that names the keys.
-
-    Raises
-    ------
-    CheckpointError
-        Listing the missing keys, the unexpected keys and the shape mismatches by name.
-    """
-    own = model.state_dict()
-    missing = sorted((k for k in own if k not in state_dict), key=_natural)
-    unexpected = sorted((k for k in state_dict if k not in own), key=_natural)
-    mismatched = sorted(
-        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)})"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {_format_keys(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {_format_keys(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {_format_keys(mismatched)}")
-    n_ckpt, n_model = _n_layers(state_dict), _n_layers(own)
-    if n_ckpt != n_model:
-        problems.append(f"the checkpoint has {n_ckpt} layers, the model {n_model} (n_layers)")
-    if problems:
-        raise CheckpointError("checkpoint does not fit the model; " + "; ".join(problems))
-    result = model.load_state_dict(dict(state_dict), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys  # checked above
-
-
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0].strip() if text else type(err).__name__
@@ -104,8 +63,6 @@ def _read_foreign(path: Path, config: EncoderConfig, source: str) -> dict[str, A
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from criss_cross.checkpoint.guard import check_weights_fit
-
         header = read_header(path)
         check_weights_fit(config, _filtered(header, config, source), source)
         return dict(load_file(str(path)))
@@ -192,12 +149,6 @@ def load_cbramod_checkpoint(
     CheckpointError
         Missing / unexpected keys or shape mismatches, by name.
     """
-    from criss_cross.checkpoint.guard import (
-        build_encoder,
-        check_model_size,
-        validate_encoder_config,
-    )
-
     if not isinstance(path_or_state_dict, (str, Path, Mapping)):
         raise TypeError(
             "path_or_state_dict must be a path or a state dict, got "
@@ -280,8 +231,6 @@ def check_config_fits(config: EncoderConfig, header: SafetensorsHeader, source: 
     building it: :func:`~criss_cross.checkpoint.guard.check_model_size`, then every tensor's
     name, shape and dtype against the safetensors header
     (:func:`~criss_cross.checkpoint.guard.check_weights_fit`)."""
-    from criss_cross.checkpoint.guard import check_model_size, check_weights_fit
-
     check_model_size(config, max_params, source)
     check_weights_fit(config, header, source)
 
@@ -292,8 +241,6 @@ def load_checkpoint(path: str | Path, *, max_params: int | None = None) -> Criss
     Goes through :func:`criss_cross.checkpoint.guard.build_encoder`: the config is validated,
     its size checked against ``max_params``, the weights' header compared with it, and only then
     is the model built and loaded."""
-    from criss_cross.checkpoint.guard import build_encoder
-
     weights, meta = _paths(path)
     doc = read_checkpoint_meta(path)
     if not weights.is_file():
