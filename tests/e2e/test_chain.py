@@ -218,9 +218,11 @@ def test_dreamer_store_matches_the_file(dreamer_mat, dreamer_store):
         np.testing.assert_array_equal(lab[dim], scores[lab["subject"], lab["clip"]])
 
 
-def _table1(report: str) -> dict[str, list[str]]:
-    """Row label -> the nine cells of the report's Table 1."""
+def _table1(report: str, level: str = "Window") -> dict[str, list[str]]:
+    """Row label -> the nine cells of the report's Table 1 at ``level`` ("Window" or "Clip":
+    the report's two sub-tables)."""
     section = report.split("## Table 1", 1)[1].split("\n## ", 1)[0]
+    section = section.split(f"### {level} level", 1)[1].split("\n### ", 1)[0]
     rows = {}
     for line in section.splitlines():
         if line.startswith("| ") and not line.startswith("| Method"):
@@ -248,24 +250,29 @@ def test_fusion_report_holds_the_metrics(fusion_run, dreamer_store, ecg_checkpoi
     # every subject is tested exactly once across the folds
     tested = sorted(s for f in metrics["splits"]["seed0"] for s in f["test"])
     assert tested == list(range(SUBJECTS))
-    # Table 1 of the report = metrics.json, cell by cell
-    table = _table1(report)
-    assert table["Ghallab et al. (paper)"][:3] == ["69.44", "81.14", "68.69"]
+    # Table 1 of the report = metrics.json, cell by cell, at both levels (window and clip)
+    assert metrics["levels"] == ["window", "clip"]
     assert set(metrics["rows"]) >= {"fusion", "eeg", "ecg", "majority", "per_clip"}
-    for row in metrics["rows"].values():
-        cells = table[row["label"]]
-        k = 0
-        for dim in ("valence", "arousal", "dominance"):
-            for m in ("acc", "f1", "auc"):
-                stat = row["per_subject"][dim][m]
-                if stat["mean"] is None:
-                    assert cells[k] == "–"
-                else:
-                    mean, std = (float(x) for x in re.findall(r"-?\d+\.\d+", cells[k]))
-                    assert mean == pytest.approx(100 * stat["mean"], abs=0.006)
-                    assert std == pytest.approx(100 * stat["std"], abs=0.006)
-                    assert 0 <= stat["mean"] <= 1
-                k += 1
+    assert metrics["rows_by_level"]["window"] == metrics["rows"]
+    for level, rows in metrics["rows_by_level"].items():
+        table = _table1(report, level.capitalize())
+        assert table["Ghallab et al. (paper)"][:3] == ["69.44", "81.14", "68.69"]
+        assert set(rows) == set(metrics["rows"])
+        for row in rows.values():
+            cells = table[row["label"]]
+            k = 0
+            for dim in ("valence", "arousal", "dominance"):
+                for m in ("acc", "f1", "auc"):
+                    stat = row["per_subject"][dim][m]
+                    if stat["mean"] is None:
+                        assert cells[k] == "–"
+                    else:
+                        mean, std = (float(x) for x in re.findall(r"-?\d+\.\d+", cells[k]))
+                        assert mean == pytest.approx(100 * stat["mean"], abs=0.006)
+                        assert std == pytest.approx(100 * stat["std"], abs=0.006)
+                        assert 0 <= stat["mean"] <= 1
+                    k += 1
+    table = _table1(report)
     for png in ("roc_curves.png", "loss_curves.png"):
         assert (out / png).stat().st_size > 0
     # `fusion-emotion report` shows the same rows

@@ -67,6 +67,8 @@ class FusionModel(nn.Module):
         heads-only model whose inputs are cached channel-pooled tokens (B, P, D).
     n_patches, d_model : P and D of every modality (``d_model`` may be a per-modality mapping).
     fusion : a name of :data:`fusion_emotion.strategies.STRATEGIES` (default "concat").
+    learn_absent : the heads' absent-modality tokens are trained (modality dropout) rather than
+        fixed at zero.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class FusionModel(nn.Module):
         hidden: int = 200,
         dropout: float = 0.2,
         fusion: str = "concat",
+        learn_absent: bool = False,
     ):
         super().__init__()
         if not modalities:
@@ -99,7 +102,7 @@ class FusionModel(nn.Module):
         dims = dict(d_model) if isinstance(d_model, Mapping) else dict.fromkeys(self.modalities, d_model)
         self.in_features = sum(feature_dim(n_patches, dims[m], pool) for m in self.modalities)
         self.head = FusionHeads(fusion, self.modalities, dims, n_patches, pool=pool, hidden=hidden,
-                                dropout=dropout)
+                                dropout=dropout, learn_absent=learn_absent)
 
     def tokens(
         self,

@@ -250,6 +250,7 @@ class Runner:
             hidden=self.config.head_hidden,
             dropout=self.config.dropout,
             fusion=self.config.variant_fusion(row),
+            learn_absent=self.config.modality_dropout > 0 and len(mods) > 1,
         )
 
     def run_job(self, job: Job, on_epoch: Callable[[int], None]) -> dict[str, Any]:

@@ -80,7 +80,8 @@ class FusionHeads(nn.Module):
     """The three heads of one strategy: ``prepare``d inputs -> logits (B, 3) in DIMENSIONS order."""
 
     def __init__(self, strategy: str, modalities: Sequence[str], d_model: Mapping[str, int],
-                 n_patches: int, *, pool: str = "flatten", hidden: int = 200, dropout: float = 0.2):
+                 n_patches: int, *, pool: str = "flatten", hidden: int = 200, dropout: float = 0.2,
+                 learn_absent: bool = False):
         super().__init__()
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown fusion {strategy!r}: use one of {', '.join(STRATEGIES)}")
@@ -91,6 +92,9 @@ class FusionHeads(nn.Module):
             {dim: cls(modalities, d_model, n_patches, pool=pool, hidden=hidden, dropout=dropout)
              for dim in DIMENSIONS}
         )
+        if not learn_absent:  # trained only under modality dropout; otherwise fixed at zero
+            for head in self.heads.values():
+                head.fix_absent_tokens()
 
     def prepare(self, tokens: Tokens, patch_mask: torch.Tensor | None) -> Any:
         return STRATEGIES[self.strategy].prepare(tokens, patch_mask, self.pool)
@@ -106,9 +110,11 @@ class FusionHeads(nn.Module):
         reset_linear(self, generator)
         for head in self.heads.values():
             head.reset_extra()
-            for name, param in head.named_parameters(recurse=False):  # absent tokens/vectors
+            for name, tensor in [*head.named_parameters(recurse=False),
+                                 *head.named_buffers(recurse=False)]:  # absent tokens
                 if name.startswith("absent_"):
-                    torch.nn.init.zeros_(param)
+                    with torch.no_grad():
+                        tensor.zero_()
 
     def set_generator(self, generator: torch.Generator | None) -> None:
         """Make every dropout of the heads draw from ``generator``."""

@@ -100,6 +100,15 @@ class Strategy(nn.Module):
             for m in self.modalities:
                 self.register_parameter(f"absent_{m}", nn.Parameter(torch.zeros(self.d_model[m])))
 
+    def fix_absent_tokens(self) -> None:
+        """Keep the absent tokens at their value as buffers, not parameters (same state-dict
+        keys): a head trained without modality dropout never sees a blanked window, so its
+        tokens would be parameters that never get a gradient."""
+        for name in [n for n in self._parameters if n.startswith("absent_")]:
+            value = self._parameters.pop(name)
+            assert value is not None
+            self.register_buffer(name, value.detach().clone())
+
     def absent_token(self, modality: str) -> torch.Tensor:
         """The learned (D,) token that stands for ``modality`` when it is missing."""
         return getattr(self, f"absent_{modality}")
