@@ -309,7 +309,7 @@ def _store_facts(stores: list[str], streams: list[str]) -> tuple[dict[str, Any],
             described.append(f"{url} (not readable here: {str(err).splitlines()[0]})")
             continue
         cfg = store.config
-        for key in ("ecg", "eeg", "rates", "n_patches", "patch_size", "leads"):
+        for key in ("ecg", "eeg", "rates", "n_patches", "patch_size", "leads", "eeg_channels"):
             if key in cfg and key not in prep:
                 prep[key] = cfg[key]  # ecg/eeg: band-pass (l_freq, h_freq, order) and notch
         summary = store.summary
@@ -357,8 +357,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     if band.get("l_freq") is not None and band.get("h_freq") is not None:
         inp["band_pass_hz"] = [band["l_freq"], band["h_freq"]]
         inp["notch"] = str(band.get("notch"))
-    if prep.get("leads") and modality == "ecg":
-        inp["channels"] = list(prep["leads"])
+    if prep.get("leads" if modality == "ecg" else "eeg_channels"):
+        inp["channels"] = list(prep["leads" if modality == "ecg" else "eeg_channels"])
     identity = _pretraining_identity(stores, streams)
     recipe = {k: run_cfg[k] for k in ("mask_ratio", "channel_mask_proportion", "batch_size",
                                       "lr", "seed") if k in run_cfg}

@@ -324,8 +324,9 @@ class OnnxEncoder:
         p = Path(path)
         self.path = p / ONNX_NAME if p.is_dir() else p
         if not self.path.is_file():
+            flags = "--onnx --int8" if self.path.name == INT8_NAME else "--onnx"
             raise FileNotFoundError(f"{self.path} does not exist; write it with "
-                                    "`criss-cross export SRC OUT --onnx`")
+                                    f"`criss-cross export SRC OUT {flags}`")
         self.session = _session(self.path, threads, providers)
 
     def features(self, x: np.ndarray) -> np.ndarray:

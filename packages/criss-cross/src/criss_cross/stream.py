@@ -35,7 +35,7 @@ from biosig_prep.config import PrepConfig
 from biosig_prep.dsp.stream import DEFAULT_LOOKAHEAD_S, StreamingPrep
 
 __all__ = ["StreamEmbedder", "StreamResult", "load_head", "prep_config_from_card",
-           "choose_rate", "read_chunks", "BACKENDS"]
+           "choose_rate", "read_chunks", "card_modality", "BACKENDS"]
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -102,6 +102,23 @@ def load_head(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
     return head
 
 
+def card_modality(weights: str | Path) -> str:
+    """The modality the encoder at ``weights`` takes: a Hub folder's ``input.modality``, a
+    run's first training stream's (``ecg@500`` -> ecg); ``"ecg"`` where neither says."""
+    import json
+
+    cfg = Path(weights) / "config.json"
+    if cfg.is_file():
+        doc = json.loads(cfg.read_text())
+        modality = (doc.get("input") or {}).get("modality")
+        if modality:
+            return str(modality)
+        streams = doc.get("streams") or []
+        if streams:
+            return str(streams[0]).split("@")[0]
+    return "ecg"
+
+
 def _load_torch(weights: str | Path):
     from criss_cross.hub import from_pretrained, is_hub_folder
 
@@ -145,9 +162,12 @@ class StreamEmbedder:
         self.hub_config: dict[str, Any] = getattr(self.model, "hub_config", None) or {}
         self.config, self.prep_source = prep_config_from_card(self.hub_config)
         inp = self.hub_config.get("input") or {}
-        modality = str(inp.get("modality") or "ecg")
+        modality = str(inp.get("modality") or card_modality(weights))
+        self.modality = modality
+        #: the rates the card declares (None: it declares none, as a run directory)
+        self.card_rates = [int(r) for r in inp["rates_hz"]] if inp.get("rates_hz") else None
         self.rate = int(rate) if rate is not None else choose_rate(
-            inp.get("rates_hz") or self.config.rates, fs)
+            self.card_rates or self.config.rates, fs)
         self.prep = StreamingPrep(channels, fs, self.rate, self.config, modality=modality,
                                   source=source, record_id=record_id, lookahead_s=lookahead_s)
         self.scale = float(self.model.config.input_scale)

@@ -41,6 +41,7 @@ import numpy as np
 from biosig_prep.config import PrepConfig
 from biosig_prep.dsp.filters import apply_filter, design_filter, resolve_notch
 from biosig_prep.dsp.leads import map_ecg_leads
+from biosig_prep.dsp.montage import place_eeg_channels
 from biosig_prep.dsp.resample import rational_factors, resample, resampled_length
 from biosig_prep.dsp.windows import cut_with_tail, plan_windows
 
@@ -77,7 +78,11 @@ class StreamingPrep:
     rate : output rate (Hz) of the windows.
     config : the preprocessing (band-pass, notch, window geometry, tail policy, lead order);
         a model card's settings or :class:`PrepConfig` defaults.
-    modality : ``"ecg"`` (leads placed in ``config.leads`` by name) or ``"eeg"`` (file order).
+    modality : ``"ecg"`` (leads placed in ``config.leads`` by name) or ``"eeg"`` (placed in
+        ``config.eeg_channels`` by name with :func:`~biosig_prep.dsp.montage.place_eeg_channels`,
+        as ``convert`` places them; file order where the config names none). A channel the
+        source lacks is zero-filled and False in ``channel_mask``; ``missing`` / ``dropped``
+        list the stream channels the source lacks and the source channels left out.
     source, record_id, line_freq : for ``notch="auto"``, as in ``convert``.
     lookahead_s : seconds of future signal the zero-phase filter sees past a window's end
         (and of past signal before its start).
@@ -97,9 +102,16 @@ class StreamingPrep:
         self.notch_hz = notch
         self.sos = design_filter(fcfg, self.fs, notch)
         self.h_freq = fcfg.h_freq
+        self.missing: list[str] = []
+        self.dropped: list[str] = []
+        found: list[int | None]
         if modality == "ecg":
             found, _ = map_ecg_leads(list(channels), config.leads)
             self.channels = list(config.leads)
+        elif config.eeg_channels is not None:  # the store's montage, each channel by name
+            found, self.missing, self.dropped = place_eeg_channels(list(channels),
+                                                                   config.eeg_channels)
+            self.channels = list(config.eeg_channels)
         else:
             found, self.channels = list(range(len(channels))), list(channels)
         self.rows = np.array([r for r in found if r is not None], dtype=np.intp)

@@ -29,21 +29,32 @@ def stream(
         help="Filter lookahead (s) past a window's end: the latency.")] = DEFAULT_LOOKAHEAD_S,
     head: Annotated[Path | None, typer.Option(
         help="Probe head .npz (mean, std, weight, bias): adds one prediction per window.")] = None,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch",
+        help="Stream at a --rate the model card does not list (a warning, not an error).")] = False,
 ) -> None:
     """Embed a recording window by window as it would arrive from a device (one line each)."""
     import numpy as np
 
-    from criss_cross.stream import StreamEmbedder, read_chunks
+    from biosig_prep.errors import ReadError
+    from criss_cross.stream import StreamEmbedder, card_modality, read_chunks
 
     try:
-        rec, chunks = read_chunks(file, chunk_s=chunk_s)
+        # the file's signals of the modality the encoder takes (an EDF holds EEG and ECG)
+        rec, chunks = read_chunks(file, chunk_s=chunk_s, modality=card_modality(weights))
         emb = StreamEmbedder(weights, channels=rec.channels, fs=rec.fs, rate=rate,
                              backend=backend, lookahead_s=lookahead_s, head=head,
                              source=rec.source, record_id=rec.record_id)
     except ImportError as err:
         fail(str(err))
-    except (ValueError, KeyError, OSError) as err:
+    except (ValueError, KeyError, OSError, ReadError) as err:
         fail(str(err).strip('"'))
+    if emb.card_rates and emb.rate not in emb.card_rates:
+        msg = (f"--rate {emb.rate} Hz: the model card ({weights}/config.json) lists rates_hz "
+               f"{'/'.join(map(str, emb.card_rates))}; the encoder was not trained at {emb.rate} Hz")
+        if not allow_mismatch:
+            fail(f"{msg}; pass one of those rates (or leave --rate out), or --allow-mismatch")
+        typer.echo(f"warning: {msg} (--allow-mismatch)", err=True)
     typer.echo(f"{file}: {len(rec.channels)} channels at {rec.fs:g} Hz -> {emb.rate} Hz windows; "
                f"preprocessing from {emb.prep_source}; latency {emb.latency_s:g} s + compute",
                err=True)
