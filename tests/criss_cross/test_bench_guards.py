@@ -112,3 +112,47 @@ def test_bench_refuses_an_eeg_model_on_an_ecg_store(ptbxl_and_hr, tmp_path):
     assert "sampling rate: the encoder was trained at 200 Hz, the stream is at 100 Hz" in line
     assert "units: the encoder takes uV, the stream is in mV" in line
     assert "--allow-mismatch" in line
+
+
+def test_notch_guard_compares_the_notch_applied_not_the_setting(ptbxl_and_hr, tmp_path):
+    """'auto' resolves to 50 Hz for PTB-XL (HR) records: a store converted with --notch 50
+    holds the same windows and passes; --notch 60 is a real difference and is refused."""
+    import numpy as np
+
+    from biosig_prep import convert, open_store
+    from biosig_prep.config import PrepConfig
+    from criss_cross.bench.guards import applied_notch, check_stream_input
+    from criss_cross.hub import export_run
+    from criss_cross.pretrain import PretrainConfig, pretrain
+
+    auto = ptbxl_and_hr / "hr.zarr"
+    for hz in (50, 60):
+        cfg = PrepConfig.model_validate({**TINY_PREP, "ecg": {"notch": hz}})
+        convert([ptbxl_and_hr / "hr"], tmp_path / f"hr{hz}.zarr", cfg, workers=0,
+                progress=False)
+    a, b = (open_store(str(p)) for p in (auto, tmp_path / "hr50.zarr"))
+    assert np.array_equal(a.stream("ecg@100").read()["windows"],
+                          b.stream("ecg@100").read()["windows"])
+    assert applied_notch(a, "ecg") == ("50", True)
+    assert applied_notch(open_store(str(tmp_path / "hr60.zarr")), "ecg") == ("60", False)
+
+    pretrain(PretrainConfig.model_validate(dict(
+        stores=[str(auto)], streams=["ecg@100"], encoder=TINY_ENCODER, batch_size=4, steps=1,
+        warmup_steps=1, checkpoint_every=1, num_workers=0, threads=1)), tmp_path / "run",
+        progress=False)
+    hub = export_run(tmp_path / "run", tmp_path / "hub")
+    assert json.loads((hub / "config.json").read_text())["input"]["notch"] == "50"
+    for weights in (hub, tmp_path / "run"):
+        assert check_stream_input(str(weights), str(tmp_path / "hr50.zarr"), "ecg@100") is None
+        line = check_stream_input(str(weights), str(tmp_path / "hr60.zarr"), "ecg@100")
+        assert line is not None and "notch: the encoder's data used 50, the stream's 60" in line
+
+
+def test_a_declared_auto_notch_agrees_only_with_what_auto_gives():
+    declared = {**ECG, "notch": "auto"}
+    assert preprocessing_mismatches(declared, {**ECG, "notch": "50", "notch_is_auto": True}) == []
+    assert preprocessing_mismatches(declared, {**ECG, "notch": "60", "notch_is_auto": False}) == [
+        "notch: the encoder's data used auto, the stream's 60"]
+    assert preprocessing_mismatches({**ECG, "notch": "50.0"}, {**ECG, "notch": "50"}) == []
+    assert preprocessing_mismatches({**ECG, "notch": "50"}, {**ECG, "notch": "off"}) == [
+        "notch: the encoder's data used 50, the stream's off"]

@@ -29,7 +29,7 @@ from typing import Any
 
 from criss_cross.checkpoint.find import resolve_checkpoint
 from criss_cross.encoder import CrissCrossEncoder
-from criss_cross.pretraining_data import IDENTITY_NAME, data_identity
+from criss_cross.pretraining_data import IDENTITY_NAME, applied_notch, data_identity
 
 __all__ = [
     "CARD_NAME",
@@ -362,6 +362,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     identity = _pretraining_identity(stores, streams)
     recipe = {k: run_cfg[k] for k in ("mask_ratio", "channel_mask_proportion", "batch_size",
                                       "lr", "seed") if k in run_cfg}
+    if "notch" in inp:  # the notch the records were filtered with ("auto" resolved per source)
+        inp["notch"] = _applied_notch(stores, modality, inp["notch"])
     card = {
         "title": name or f"criss-cross {modality} encoder ({run.name})",
         "description": f"Pretrained with dual masking (criss-cross pretrain) for {step} steps.",
@@ -392,3 +394,18 @@ def _pretraining_identity(stores: list[str], streams: list[str]) -> dict[str, An
     except Exception:  # noqa: BLE001 - an unreadable store leaves the identity unknown
         return None
 
+
+def _applied_notch(stores: list[str], modality: str, setting: str) -> str:
+    """The notch the run's stores applied (:func:`criss_cross.pretraining_data.applied_notch`),
+    ``"50/60"`` where they differ; ``setting`` where no store says."""
+    from biosig_prep import open_store
+
+    seen: set[str] = set()
+    for url in stores:
+        try:
+            notch = applied_notch(open_store(url), modality)[0]
+        except Exception:  # noqa: BLE001 - an unreadable store leaves the setting as written
+            return setting
+        if notch is not None:
+            seen.update(notch.split("/"))
+    return "/".join(sorted(seen)) if seen else setting
