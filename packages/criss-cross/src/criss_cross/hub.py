@@ -34,7 +34,10 @@ from criss_cross.pretraining_data import IDENTITY_NAME, applied_notch, data_iden
 __all__ = [
     "CARD_NAME",
     "CONFIG_NAME",
+    "INT8_NAME",
     "MODEL_TYPE",
+    "ONNX_META_NAME",
+    "ONNX_NAME",
     "WEIGHTS_NAME",
     "export_run",
     "from_pretrained",
@@ -48,6 +51,11 @@ __all__ = [
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+# written from the weights by criss_cross.onnx_export.add_onnx (which takes these names from
+# here): an export with overwrite removes them, so no graph outlives the weights it came from
+ONNX_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+ONNX_META_NAME = "onnx.json"
 MODEL_TYPE = "criss-cross-encoder"
 FORMAT_VERSION = 1
 
@@ -374,7 +382,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
         "modality": modality,
     }
     if out.exists() and overwrite:
-        for n in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
+        for n in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ONNX_NAME, INT8_NAME, ONNX_META_NAME):
             (out / n).unlink(missing_ok=True)
     saved = save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
     from biosig_prep.util import atomic_write_json
