@@ -330,13 +330,14 @@ def _store_facts(stores: list[str], streams: list[str]) -> tuple[dict[str, Any],
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, max_params: int | None = None) -> Path:
     """Turn a pretraining run (its newest checkpoint) into a Hub-format folder.
 
     The model card records the run's stores and streams (the training data), the stores'
     preprocessing settings, the sampling rates, the final logged loss beside ``zero_mse``,
     the step and the source checkpoint. Raises FileExistsError if ``out_dir`` holds a model
-    and ``overwrite`` is False.
+    and ``overwrite`` is False; ModelSizeError (one line) for an encoder above ``max_params``
+    (default :data:`criss_cross.checkpoint.size.DEFAULT_MAX_PARAMS`).
     """
     from criss_cross.checkpoint import load_checkpoint, read_checkpoint_meta
 
@@ -346,7 +347,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     if is_hub_folder(out) and not overwrite:
         raise FileExistsError(f"{out} already holds a model; pass overwrite=True (--overwrite)")
     stem = resolve_checkpoint(run)
-    model = load_checkpoint(stem)
+    model = load_checkpoint(stem, max_params=max_params)
     meta = read_checkpoint_meta(stem)
     run_cfg = _read_json(run / "config.json") or meta.get("extra", {}).get("pretrain") or {}
     stores, streams = list(run_cfg.get("stores") or []), list(run_cfg.get("streams") or [])
@@ -371,7 +372,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     recipe = {k: run_cfg[k] for k in ("mask_ratio", "channel_mask_proportion", "batch_size",
                                       "lr", "seed") if k in run_cfg}
     if "notch" in inp:  # the notch the records were filtered with ("auto" resolved per source)
-        inp["notch"] = _applied_notch(stores, modality, inp["notch"])
+        inp["notch"] = _applied_notch(stores, modality, str(inp["notch"]))
     card = {
         "title": name or f"criss-cross {modality} encoder ({run.name})",
         "description": f"Pretrained with dual masking (criss-cross pretrain) for {step} steps.",

@@ -217,18 +217,18 @@ def _check_shapes(n_chans: int, n_patches: int) -> list[tuple[int, int, int]]:
 
 
 def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
-             tolerance: float = FP32_TOLERANCE) -> dict[str, Any]:
+             tolerance: float = FP32_TOLERANCE, max_params: int | None = None) -> dict[str, Any]:
     """Add ``model.onnx`` (and with ``int8`` ``model.int8.onnx``) to a Hub folder, measure
     parity with the folder's PyTorch model and write ``onnx.json``. Returns that document.
 
     Raises ValueError when the fp32 graph differs from PyTorch by more than ``tolerance``
-    (the files are then removed).
+    (the files are then removed); ModelSizeError for an encoder above ``max_params``.
     """
     require_onnx()
     from criss_cross.hub import from_pretrained
 
     folder = Path(folder)
-    model = from_pretrained(folder)
+    model = from_pretrained(folder, max_params=max_params)
     inp = (getattr(model, "hub_config", None) or {}).get("input") or {}
     n_chans = int(inp.get("n_chans") or len(inp.get("channels") or []) or 12)
     n_patches = int(inp.get("n_patches") or 10)
@@ -269,7 +269,8 @@ def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
 
 
 def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None = None,
-                           overwrite: bool = False, seed: int = 0) -> Path:
+                           overwrite: bool = False, seed: int = 0,
+                           max_params: int | None = None) -> Path:
     """A Hub folder at ``out`` from ``src``: a pretraining run (:func:`criss_cross.hub.export_run`),
     a Hub folder (copied unless it is ``out`` itself) or a registry name (its architecture,
     randomly initialised with ``seed``: for parity and speed checks, not for embeddings)."""
@@ -288,7 +289,7 @@ def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None
                 shutil.copy2(src_path / n, out / n)
         return out
     if src_path.is_dir():
-        return export_run(src_path, out, name=name, overwrite=overwrite)
+        return export_run(src_path, out, name=name, overwrite=overwrite, max_params=max_params)
     if str(src) in MODELS:
         from criss_cross.hub import save_pretrained
         from criss_cross.registry import create_model
@@ -297,7 +298,7 @@ def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None
             raise FileExistsError(f"{out} already holds a model; pass --overwrite")
         spec = get_model_spec(str(src))
         torch.manual_seed(seed)
-        model = create_model(spec.name, proj_out=False).eval()
+        model = create_model(spec.name, proj_out=False, max_params=max_params).eval()
         card = {"title": f"{spec.name} (random initialisation, seed {seed})",
                 "description": f"{spec.description}. Random weights: for ONNX parity and "
                 "speed checks only.", "paper": spec.paper, "modality": spec.modality}
