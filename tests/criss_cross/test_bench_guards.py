@@ -112,3 +112,84 @@ def test_bench_refuses_an_eeg_model_on_an_ecg_store(ptbxl_and_hr, tmp_path):
     assert "sampling rate: the encoder was trained at 200 Hz, the stream is at 100 Hz" in line
     assert "units: the encoder takes uV, the stream is in mV" in line
     assert "--allow-mismatch" in line
+
+
+@pytest.fixture(scope="module")
+def hr_run(ptbxl_and_hr):
+    """A one-step tiny pretraining run on the HR store (notch auto, i.e. 50 Hz)."""
+    from criss_cross.pretrain import PretrainConfig, pretrain
+
+    run = ptbxl_and_hr / "hr-run"
+    pretrain(PretrainConfig.model_validate(dict(
+        stores=[str(ptbxl_and_hr / "hr.zarr")], streams=["ecg@100"], encoder=TINY_ENCODER,
+        batch_size=4, steps=1, warmup_steps=1, checkpoint_every=1, num_workers=0, threads=1)),
+        run, progress=False)
+    return run
+
+
+def test_notch_guard_compares_the_notch_applied_not_the_setting(ptbxl_and_hr, hr_run, tmp_path):
+    """'auto' resolves to 50 Hz for PTB-XL (HR) records: a store converted with --notch 50
+    holds the same windows and passes; --notch 60 is a real difference and is refused."""
+    import numpy as np
+
+    from biosig_prep import convert, open_store
+    from biosig_prep.config import PrepConfig
+    from criss_cross.bench.guards import applied_notch, check_stream_input
+    from criss_cross.hub import export_run
+
+    auto = ptbxl_and_hr / "hr.zarr"
+    for hz in (50, 60):
+        cfg = PrepConfig.model_validate({**TINY_PREP, "ecg": {"notch": hz}})
+        convert([ptbxl_and_hr / "hr"], tmp_path / f"hr{hz}.zarr", cfg, workers=0,
+                progress=False)
+    a, b = (open_store(str(p)) for p in (auto, tmp_path / "hr50.zarr"))
+    assert np.array_equal(a.stream("ecg@100").read()["windows"],
+                          b.stream("ecg@100").read()["windows"])
+    assert applied_notch(a, "ecg") == ("50", True)
+    assert applied_notch(open_store(str(tmp_path / "hr60.zarr")), "ecg") == ("60", False)
+
+    run = hr_run
+    hub = export_run(run, tmp_path / "hub")
+    assert json.loads((hub / "config.json").read_text())["input"]["notch"] == "50"
+    for weights in (hub, run):
+        assert check_stream_input(str(weights), str(tmp_path / "hr50.zarr"), "ecg@100") is None
+        line = check_stream_input(str(weights), str(tmp_path / "hr60.zarr"), "ecg@100")
+        assert line is not None and "notch: the encoder's data used 50, the stream's 60" in line
+
+
+def test_a_declared_auto_notch_agrees_only_with_what_auto_gives():
+    declared = {**ECG, "notch": "auto"}
+    assert preprocessing_mismatches(declared, {**ECG, "notch": "50", "notch_is_auto": True}) == []
+    assert preprocessing_mismatches(declared, {**ECG, "notch": "60", "notch_is_auto": False}) == [
+        "notch: the encoder's data used auto, the stream's 60"]
+    assert preprocessing_mismatches({**ECG, "notch": "50.0"}, {**ECG, "notch": "50"}) == []
+    assert preprocessing_mismatches({**ECG, "notch": "50"}, {**ECG, "notch": "off"}) == [
+        "notch: the encoder's data used 50, the stream's off"]
+
+
+def test_export_bench_and_stream_take_max_params(ptbxl_and_hr, hr_run, tmp_path, monkeypatch):
+    """A model above the default ceiling (here a ceiling of 1000 parameters, as a model
+    pretrained with --max-params above 1e9 would be) is refused in one line by export, bench
+    and StreamEmbedder, and loads when --max-params / max_params raises the ceiling."""
+    from criss_cross.checkpoint import size
+    from criss_cross.checkpoint.size import ModelSizeError
+    from criss_cross.cli import app
+    from criss_cross.stream import StreamEmbedder
+
+    monkeypatch.setattr(size, "DEFAULT_MAX_PARAMS", 1000)
+    runner, hub = CliRunner(), tmp_path / "hub"
+    res = runner.invoke(app, ["export", str(hr_run), str(hub)])
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "above the ceiling of 1 k" in res.output and "--max-params" in res.output
+    res = runner.invoke(app, ["export", str(hr_run), str(hub), "--max-params", "1000000"])
+    assert res.exit_code == 0, res.output
+    args = ["bench", "ptbxl-superdiag", "--store", str(ptbxl_and_hr / "ptbxl.zarr"),
+            "--stream", "ecg@100", "--weights", str(hub), "--out", str(tmp_path / "b")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "above the ceiling of 1 k" in res.output and "--max-params" in res.output
+    res = runner.invoke(app, [*args, "--max-params", "1000000"])
+    assert res.exit_code == 1 and "leakage:" in res.output  # loaded; the next guard speaks
+    with pytest.raises(ModelSizeError, match="above the ceiling of 1 k"):
+        StreamEmbedder(hub, channels=["I"], fs=100.0)
+    assert StreamEmbedder(hub, channels=["I"], fs=100.0, max_params=10**6).model is not None

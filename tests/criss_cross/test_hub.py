@@ -248,6 +248,19 @@ def test_export_run_writes_a_loadable_folder_with_its_card(run_dir, tmp_path):
         export_run(run_dir, out)
 
 
+def test_export_overwrite_removes_the_onnx_files_of_the_old_weights(run_dir, tmp_path):
+    from criss_cross.cli import app
+    from criss_cross.hub import INT8_NAME, ONNX_META_NAME, ONNX_NAME
+
+    out = export_run(run_dir, tmp_path / "hub")
+    for n in (ONNX_NAME, INT8_NAME, ONNX_META_NAME):
+        (out / n).write_text("from an earlier --onnx export")
+    res = CliRunner().invoke(app, ["export", str(run_dir), str(out), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "config.json", "model.safetensors", "pretraining_data.json"]
+
+
 def test_export_and_models_commands(run_dir, tmp_path):
     from criss_cross.cli import app
 

@@ -30,6 +30,7 @@ from criss_cross.onnx_export import (  # noqa: E402
     OnnxEncoder,
     add_onnx,
     onnx_parity,
+    weights_sha256,
 )
 
 TINY = {"d_model": 50, "patch_size": 50, "n_heads": 2, "n_layers": 1, "dim_feedforward": 100,
@@ -58,6 +59,7 @@ def test_fp32_parity_recorded_and_within_tolerance(onnx_folder):
     shapes = [tuple(p["shape"][:3]) for p in doc["fp32"]["parity"]]
     assert (1, 12, 4) in shapes and (4, 12, 4) in shapes  # batch 1 and 4 at the card's shape
     assert 0 < doc["fp32"]["max_abs_diff"] <= FP32_TOLERANCE
+    assert doc["weights_sha256"] == weights_sha256(folder)
 
 
 @pytest.mark.slow
@@ -172,3 +174,32 @@ def test_stream_onnx_backends_match_torch(onnx_folder, shared_data):
     a, b = out["torch"], out["onnx-int8"]
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99
+
+
+def test_a_graph_older_than_its_weights_is_refused(tmp_path):
+    """A folder re-exported without --onnx keeps no old graph; where one is there anyway (an
+    older version, a copy), OnnxEncoder compares onnx.json's weights hash before loading."""
+    import hashlib
+    import json
+
+    from criss_cross.onnx_export import META_NAME
+
+    torch.manual_seed(0)
+    model = CrissCrossEncoder(EncoderConfig.model_validate(TINY)).eval()
+    folder = save_pretrained(model, tmp_path / "tiny", name="tiny", input_spec=TINY_INPUT)
+    (folder / ONNX_NAME).write_bytes(b"not a graph")  # refused before onnxruntime reads it
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert weights_sha256(folder) == digest
+    for recorded, why in ((None, "records no weights hash"),
+                          ("0" * 64, "was exported from other weights than")):
+        doc = {} if recorded is None else {"weights_sha256": recorded}
+        (folder / META_NAME).write_text(json.dumps(doc))
+        for path in (folder, folder / ONNX_NAME):
+            with pytest.raises(ValueError, match=why) as err:
+                OnnxEncoder(path)
+            assert "\n" not in str(err.value) and "re-export with" in str(err.value)
+            assert "--onnx" in str(err.value)
+    (folder / META_NAME).write_text(json.dumps({"weights_sha256": digest}))
+    with pytest.raises(Exception) as err:  # the hash matches: onnxruntime gets the bytes
+        OnnxEncoder(folder)
+    assert "re-export" not in str(err.value)

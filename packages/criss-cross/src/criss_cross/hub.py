@@ -29,12 +29,15 @@ from typing import Any
 
 from criss_cross.checkpoint.find import resolve_checkpoint
 from criss_cross.encoder import CrissCrossEncoder
-from criss_cross.pretraining_data import IDENTITY_NAME, data_identity
+from criss_cross.pretraining_data import IDENTITY_NAME, applied_notch, data_identity
 
 __all__ = [
     "CARD_NAME",
     "CONFIG_NAME",
+    "INT8_NAME",
     "MODEL_TYPE",
+    "ONNX_META_NAME",
+    "ONNX_NAME",
     "WEIGHTS_NAME",
     "export_run",
     "from_pretrained",
@@ -48,6 +51,11 @@ __all__ = [
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+# written from the weights by criss_cross.onnx_export.add_onnx (which takes these names from
+# here): an export with overwrite removes them, so no graph outlives the weights it came from
+ONNX_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+ONNX_META_NAME = "onnx.json"
 MODEL_TYPE = "criss-cross-encoder"
 FORMAT_VERSION = 1
 
@@ -322,13 +330,14 @@ def _store_facts(stores: list[str], streams: list[str]) -> tuple[dict[str, Any],
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False, max_params: int | None = None) -> Path:
     """Turn a pretraining run (its newest checkpoint) into a Hub-format folder.
 
     The model card records the run's stores and streams (the training data), the stores'
     preprocessing settings, the sampling rates, the final logged loss beside ``zero_mse``,
     the step and the source checkpoint. Raises FileExistsError if ``out_dir`` holds a model
-    and ``overwrite`` is False.
+    and ``overwrite`` is False; ModelSizeError (one line) for an encoder above ``max_params``
+    (default :data:`criss_cross.checkpoint.size.DEFAULT_MAX_PARAMS`).
     """
     from criss_cross.checkpoint import load_checkpoint, read_checkpoint_meta
 
@@ -338,7 +347,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     if is_hub_folder(out) and not overwrite:
         raise FileExistsError(f"{out} already holds a model; pass overwrite=True (--overwrite)")
     stem = resolve_checkpoint(run)
-    model = load_checkpoint(stem)
+    model = load_checkpoint(stem, max_params=max_params)
     meta = read_checkpoint_meta(stem)
     run_cfg = _read_json(run / "config.json") or meta.get("extra", {}).get("pretrain") or {}
     stores, streams = list(run_cfg.get("stores") or []), list(run_cfg.get("streams") or [])
@@ -362,6 +371,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
     identity = _pretraining_identity(stores, streams)
     recipe = {k: run_cfg[k] for k in ("mask_ratio", "channel_mask_proportion", "batch_size",
                                       "lr", "seed") if k in run_cfg}
+    if "notch" in inp:  # the notch the records were filtered with ("auto" resolved per source)
+        inp["notch"] = _applied_notch(stores, modality, str(inp["notch"]))
     card = {
         "title": name or f"criss-cross {modality} encoder ({run.name})",
         "description": f"Pretrained with dual masking (criss-cross pretrain) for {step} steps.",
@@ -372,7 +383,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, name: str | None = N
         "modality": modality,
     }
     if out.exists() and overwrite:
-        for n in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
+        for n in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ONNX_NAME, INT8_NAME, ONNX_META_NAME):
             (out / n).unlink(missing_ok=True)
     saved = save_pretrained(model, out, name=name or run.name, input_spec=inp, card=card)
     from biosig_prep.util import atomic_write_json
@@ -392,3 +403,18 @@ def _pretraining_identity(stores: list[str], streams: list[str]) -> dict[str, An
     except Exception:  # noqa: BLE001 - an unreadable store leaves the identity unknown
         return None
 
+
+def _applied_notch(stores: list[str], modality: str, setting: str) -> str:
+    """The notch the run's stores applied (:func:`criss_cross.pretraining_data.applied_notch`),
+    ``"50/60"`` where they differ; ``setting`` where no store says."""
+    from biosig_prep import open_store
+
+    seen: set[str] = set()
+    for url in stores:
+        try:
+            notch = applied_notch(open_store(url), modality)[0]
+        except Exception:  # noqa: BLE001 - an unreadable store leaves the setting as written
+            return setting
+        if notch is not None:
+            seen.update(notch.split("/"))
+    return "/".join(sorted(seen)) if seen else setting

@@ -13,8 +13,11 @@ folder's ``config.json`` and ``model.safetensors``::
     model.int8.onnx     with --int8: ``onnxruntime.quantization.quantize_dynamic`` of
                         model.onnx (int8 weights of MatMul/Gemm, activations quantised per
                         call); same input and output.
-    onnx.json           opset, axes, versions and the parity figures (largest absolute
-                        difference from PyTorch under onnxruntime's CPU provider, per shape).
+    onnx.json           opset, axes, versions, the parity figures (largest absolute
+                        difference from PyTorch under onnxruntime's CPU provider, per shape)
+                        and ``weights_sha256``, the sha256 of the model.safetensors the graphs
+                        were made from (:class:`OnnxEncoder` refuses a graph whose weights
+                        have since changed).
 
 Export goes through ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript): the
 TorchScript exporter has no ONNX form of the patch embedding's ``fft_rfft``. The export needs
@@ -26,6 +29,7 @@ it in numpy with the same masked mean as :meth:`CrissCrossEncoder.embed`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -40,15 +44,15 @@ import torch
 from torch import Tensor, nn
 
 from criss_cross.encoder import CrissCrossEncoder
+from criss_cross.hub import INT8_NAME, ONNX_NAME, WEIGHTS_NAME
+from criss_cross.hub import ONNX_META_NAME as META_NAME
 
 __all__ = ["OPSET", "ONNX_NAME", "INT8_NAME", "META_NAME", "MissingExtraError", "OnnxEncoder",
            "require_onnx", "export_onnx", "quantize_int8", "onnx_parity", "add_onnx",
-           "hub_folder_from_source", "masked_mean_np", "FP32_TOLERANCE"]
+           "hub_folder_from_source", "masked_mean_np", "FP32_TOLERANCE", "weights_sha256",
+           "check_onnx_matches_weights"]
 
 OPSET = 18
-ONNX_NAME = "model.onnx"
-INT8_NAME = "model.int8.onnx"
-META_NAME = "onnx.json"
 FP32_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted for the fp32 graph
 _EXTRA = "pip install 'criss-cross[onnx]' (onnx, onnxruntime, onnxscript)"
 
@@ -213,18 +217,18 @@ def _check_shapes(n_chans: int, n_patches: int) -> list[tuple[int, int, int]]:
 
 
 def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
-             tolerance: float = FP32_TOLERANCE) -> dict[str, Any]:
+             tolerance: float = FP32_TOLERANCE, max_params: int | None = None) -> dict[str, Any]:
     """Add ``model.onnx`` (and with ``int8`` ``model.int8.onnx``) to a Hub folder, measure
     parity with the folder's PyTorch model and write ``onnx.json``. Returns that document.
 
     Raises ValueError when the fp32 graph differs from PyTorch by more than ``tolerance``
-    (the files are then removed).
+    (the files are then removed); ModelSizeError for an encoder above ``max_params``.
     """
     require_onnx()
     from criss_cross.hub import from_pretrained
 
     folder = Path(folder)
-    model = from_pretrained(folder)
+    model = from_pretrained(folder, max_params=max_params)
     inp = (getattr(model, "hub_config", None) or {}).get("input") or {}
     n_chans = int(inp.get("n_chans") or len(inp.get("channels") or []) or 12)
     n_patches = int(inp.get("n_patches") or 10)
@@ -249,6 +253,7 @@ def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
         "exporter": "torch.onnx.export(dynamo=True)",
         "versions": _versions(),
         "fp32": {"file": ONNX_NAME, "max_abs_diff": worst, "parity": parity},
+        "weights_sha256": weights_sha256(folder),
     }
     (folder / INT8_NAME).unlink(missing_ok=True)
     if int8:
@@ -264,7 +269,8 @@ def add_onnx(folder: str | Path, *, int8: bool = False, opset: int = OPSET,
 
 
 def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None = None,
-                           overwrite: bool = False, seed: int = 0) -> Path:
+                           overwrite: bool = False, seed: int = 0,
+                           max_params: int | None = None) -> Path:
     """A Hub folder at ``out`` from ``src``: a pretraining run (:func:`criss_cross.hub.export_run`),
     a Hub folder (copied unless it is ``out`` itself) or a registry name (its architecture,
     randomly initialised with ``seed``: for parity and speed checks, not for embeddings)."""
@@ -283,7 +289,7 @@ def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None
                 shutil.copy2(src_path / n, out / n)
         return out
     if src_path.is_dir():
-        return export_run(src_path, out, name=name, overwrite=overwrite)
+        return export_run(src_path, out, name=name, overwrite=overwrite, max_params=max_params)
     if str(src) in MODELS:
         from criss_cross.hub import save_pretrained
         from criss_cross.registry import create_model
@@ -292,7 +298,7 @@ def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None
             raise FileExistsError(f"{out} already holds a model; pass --overwrite")
         spec = get_model_spec(str(src))
         torch.manual_seed(seed)
-        model = create_model(spec.name, proj_out=False).eval()
+        model = create_model(spec.name, proj_out=False, max_params=max_params).eval()
         card = {"title": f"{spec.name} (random initialisation, seed {seed})",
                 "description": f"{spec.description}. Random weights: for ONNX parity and "
                 "speed checks only.", "paper": spec.paper, "modality": spec.modality}
@@ -300,6 +306,34 @@ def hub_folder_from_source(src: str | Path, out: str | Path, *, name: str | None
                                input_spec=spec.input_spec(), card=card)
     raise FileNotFoundError(f"{src} is neither a pretraining run, a Hub folder nor a registry "
                             f"name (known names: {', '.join(sorted(MODELS))})")
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """sha256 (hex) of ``folder``'s model.safetensors."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / WEIGHTS_NAME, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_onnx_matches_weights(graph: str | Path) -> None:
+    """Raise ValueError (one line) when ``graph`` sits in a Hub folder whose model.safetensors
+    is not the one its onnx.json says the graph was exported from (e.g. the folder was
+    re-exported without --onnx). A graph with no onnx.json or no weights beside it passes."""
+    graph = Path(graph)
+    meta, weights = graph.parent / META_NAME, graph.parent / WEIGHTS_NAME
+    if not meta.is_file() or not weights.is_file():
+        return
+    import json
+
+    recorded = json.loads(meta.read_text()).get("weights_sha256")
+    if recorded != weights_sha256(graph.parent):
+        why = ("records no weights hash" if recorded is None
+               else "was exported from other weights than")
+        raise ValueError(f"{graph}: {meta.name} {why} {weights}; the graph may be stale: "
+                         f"re-export with `criss-cross export SRC {graph.parent} --overwrite "
+                         "--onnx`")
 
 
 def masked_mean_np(x: np.ndarray, valid: np.ndarray | None, axis: int) -> np.ndarray:
@@ -327,6 +361,7 @@ class OnnxEncoder:
             flags = "--onnx --int8" if self.path.name == INT8_NAME else "--onnx"
             raise FileNotFoundError(f"{self.path} does not exist; write it with "
                                     f"`criss-cross export SRC OUT {flags}`")
+        check_onnx_matches_weights(self.path)
         self.session = _session(self.path, threads, providers)
 
     def features(self, x: np.ndarray) -> np.ndarray:

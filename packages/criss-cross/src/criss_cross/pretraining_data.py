@@ -5,6 +5,8 @@ PTB-XL ecg_id or None]`` (:func:`record_keys`, :func:`data_identity`). ``criss-c
 (:func:`criss_cross.hub.export_run`) writes it as :data:`IDENTITY_NAME` into the Hub folder;
 the bench's leakage guard (:mod:`criss_cross.bench.guards`, which re-exports these names)
 matches test records against it. It sits below both, so that neither imports the other.
+:func:`applied_notch` is the notch a store's records were actually filtered with (the card's
+``input.notch`` and the bench's preprocessing guard compare it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["IDENTITY_NAME", "data_identity", "record_keys"]
+__all__ = ["IDENTITY_NAME", "applied_notch", "data_identity", "record_keys"]
 
 IDENTITY_NAME = "pretraining_data.json"
 _HR = re.compile(r"^HR(\d{5})$")
@@ -51,3 +53,45 @@ def data_identity(stores: list[str], streams: list[str]) -> dict[str, Any]:
         out.append({"url": str(url), "streams": [s for s in streams if s in store.stream_names],
                     "records": record_keys(store)})
     return {"schema": 1, "stores": out}
+
+
+def _notch_text(hz: Any) -> str:
+    return "off" if hz is None else f"{float(hz):g}"
+
+
+def applied_notch(store, modality: str) -> tuple[str | None, bool]:
+    """The notch ``store``'s ``modality`` records were actually filtered with, as text
+    (``"50"``, ``"off"``, ``"50/60"`` where records differ; None where nothing says), and
+    whether that is what ``"auto"`` gives for every record (the setting's own resolution,
+    :func:`biosig_prep.dsp.filters.resolve_notch`, by source and record name).
+
+    Each record's metadata holds the resolved value (``notch_hz``, or ``<modality>_notch_hz``
+    in multimodal stores); a store without it is resolved from its configured setting.
+    """
+    from biosig_prep.dsp.filters import resolve_notch
+
+    setting = (store.config.get(modality) or {}).get("notch")
+    rec = store.records()
+    applied: set[str] = set()
+    is_auto = True
+    for source, rid, status, fs, text in zip(rec["source"], rec["id"], rec["status"], rec["fs"],
+                                             rec["metadata"], strict=True):
+        if str(status) != "ok":
+            continue
+        meta = json.loads(text) if text else {}
+        line, fs = meta.get("line_freq"), float(fs)
+        auto = resolve_notch("auto", str(source), str(rid), line)
+        auto = None if auto is not None and fs > 0 and auto >= fs / 2.0 else auto
+        for key in ("notch_hz", f"{modality}_notch_hz"):
+            if key in meta:
+                hz = meta[key]
+                break
+        else:
+            if setting is None:
+                continue
+            hz = auto if setting == "auto" else resolve_notch(setting, str(source), str(rid), line)
+        applied.add(_notch_text(hz))
+        is_auto = is_auto and _notch_text(hz) == _notch_text(auto)
+    if not applied:
+        return (None if setting is None else str(setting)), setting == "auto"
+    return "/".join(sorted(applied)), is_auto

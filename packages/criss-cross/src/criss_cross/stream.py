@@ -119,15 +119,15 @@ def card_modality(weights: str | Path) -> str:
     return "ecg"
 
 
-def _load_torch(weights: str | Path):
+def _load_torch(weights: str | Path, max_params: int | None = None):
     from criss_cross.hub import from_pretrained, is_hub_folder
 
     if is_hub_folder(weights):
-        return from_pretrained(weights)
+        return from_pretrained(weights, max_params=max_params)
     from criss_cross.checkpoint import load_checkpoint
     from criss_cross.embed import resolve_checkpoint
 
-    model = load_checkpoint(resolve_checkpoint(weights))
+    model = load_checkpoint(resolve_checkpoint(weights), max_params=max_params)
     model.hub_config = {"input": {}}  # type: ignore[assignment]
     return model.eval()
 
@@ -155,10 +155,10 @@ class StreamEmbedder:
                  lookahead_s: float = DEFAULT_LOOKAHEAD_S,
                  head: str | Path | Callable[[np.ndarray], np.ndarray] | None = None,
                  source: str | None = None, record_id: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, max_params: int | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        self.model = _load_torch(weights)
+        self.model = _load_torch(weights, max_params)
         self.hub_config: dict[str, Any] = getattr(self.model, "hub_config", None) or {}
         self.config, self.prep_source = prep_config_from_card(self.hub_config)
         inp = self.hub_config.get("input") or {}

@@ -24,9 +24,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from criss_cross.pretraining_data import IDENTITY_NAME, data_identity, record_keys
+from criss_cross.pretraining_data import (
+    IDENTITY_NAME,
+    _notch_text,
+    applied_notch,
+    data_identity,
+    record_keys,
+)
 
-__all__ = ["IDENTITY_NAME", "check_stream_input", "data_identity", "declared_input", "find_overlap",
+__all__ = ["IDENTITY_NAME", "applied_notch", "check_stream_input", "data_identity", "declared_input", "find_overlap",
            "identity_of_weights", "preprocessing_mismatches", "record_keys", "store_input"]
 
 def identity_of_weights(weights: str | None) -> tuple[dict[str, Any] | None, str]:
@@ -81,12 +87,15 @@ def _norm_units(u: Any) -> str | None:
 
 
 def store_input(store, stream) -> dict[str, Any]:
-    """What ``stream`` of ``store`` holds, in :func:`declared_input`'s fields."""
+    """What ``stream`` of ``store`` holds, in :func:`declared_input`'s fields; ``notch`` is the
+    notch actually applied (:func:`applied_notch`), ``notch_is_auto`` whether it is what the
+    ``"auto"`` setting gives."""
     cfg = store.config.get(stream.modality) or {}
     band = (cfg.get("l_freq"), cfg.get("h_freq")) if cfg else (None, None)
+    notch, is_auto = applied_notch(store, stream.modality) if cfg else (None, False)
     return {"modality": stream.modality, "rates_hz": [int(stream.fs)], "units": stream.units,
             "band_pass_hz": list(band) if None not in band else None,
-            "notch": None if not cfg else str(cfg.get("notch")),
+            "notch": notch, "notch_is_auto": is_auto,
             "channels": list(stream.channels)}
 
 
@@ -141,7 +150,8 @@ def preprocessing_mismatches(declared: dict[str, Any], actual: dict[str, Any],
         out.append(f"band-pass: the encoder's data were filtered {db[0]:g}-{db[1]:g} Hz, the "
                    f"stream's {ab[0]:g}-{ab[1]:g} Hz")
     dn, an = declared.get("notch"), actual.get("notch")
-    if dn is not None and an is not None and str(dn) != str(an):
+    if dn is not None and an is not None and _notch_differs(str(dn), str(an),
+                                                            actual.get("notch_is_auto")):
         out.append(f"notch: the encoder's data used {dn}, the stream's {an}")
     dc, ac = declared.get("channels"), actual.get("channels")
     if dc and ac and list(dc) != list(ac):
@@ -152,6 +162,20 @@ def preprocessing_mismatches(declared: dict[str, Any], actual: dict[str, Any],
         out.append(f"input_scale: the model card declares {ds}, the loaded encoder uses "
                    f"{input_scale}")
     return out
+
+
+def _notch_differs(declared: str, actual: str, actual_is_auto: bool | None) -> bool:
+    """A declared ``"auto"`` (a registry spec: the mains of whatever data) agrees with a store
+    whose applied notch is what auto gives it; otherwise the applied frequencies compare."""
+    if declared == "auto":
+        return actual != "auto" and actual_is_auto is False
+    if actual == "auto":  # a store that does not record what it applied: cannot tell
+        return False
+    try:
+        return {_notch_text(float(x)) if x != "off" else x for x in declared.split("/")} != \
+            {_notch_text(float(x)) if x != "off" else x for x in actual.split("/")}
+    except ValueError:
+        return declared != actual
 
 
 def check_stream_input(weights: str, store_url: str, stream_name: str,

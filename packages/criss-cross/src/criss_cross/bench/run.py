@@ -65,6 +65,7 @@ class BenchConfig(BaseModel):
     allow_overlap: bool = False
     allow_mismatch: bool = False
     cache_dir: str | None = None
+    max_params: int | None = Field(None, ge=1)  # ceiling on the encoder's parameters [1e9]
 
 
 def _pick_stream(store, wanted: str | None) -> str:
@@ -185,7 +186,8 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
     from criss_cross.probe.run import ProbeConfig, load_encoder
 
     pcfg = ProbeConfig(store=config.store, stream=stream.name, weights=config.weights,
-                       model=config.model, encoder=config.encoder, seed=config.seed)
+                       model=config.model, encoder=config.encoder, seed=config.seed,
+                       max_params=config.max_params)
     loaded, weights_desc = load_encoder(pcfg)
     model = cast(CrissCrossEncoder, loaded)
     declared, declared_from = guards.declared_input(config.weights, config.model, model)
@@ -223,7 +225,8 @@ def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    random_model = create_model(config.model, **_arch_overrides(model, config.model))
+    random_model = create_model(config.model, max_params=config.max_params,
+                                **_arch_overrides(model, config.model))
     if config.weights is None:
         model = random_model  # the encoder under test is itself random init
     cache = config.cache_dir or str(out / "cache")

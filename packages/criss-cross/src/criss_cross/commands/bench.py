@@ -44,6 +44,8 @@ def bench(
         "--allow-overlap", help="Report even if test records were in pretraining.")] = False,
     allow_mismatch: Annotated[bool, typer.Option(
         "--allow-mismatch", help="Run even if the store's preprocessing differs.")] = False,
+    max_params: Annotated[int | None, typer.Option(
+        help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
 ) -> None:
     """Encoder vs random init vs features vs baselines on one task, with intervals."""
     from pydantic import ValidationError
@@ -68,7 +70,8 @@ def bench(
                           val_fraction=val_fraction, label_fractions=fractions,
                           finetune_epochs=finetune, min_count=min_count, n_boot=n_boot,
                           seed=seed, batch_size=batch_size, device=device,
-                          allow_overlap=allow_overlap, allow_mismatch=allow_mismatch)
+                          allow_overlap=allow_overlap, allow_mismatch=allow_mismatch,
+                          max_params=max_params)
     except ValidationError as err:
         fail_validation(err)
     try:

@@ -24,6 +24,8 @@ def export(
         "and its parity with PyTorch (onnx.json); needs criss-cross[onnx].")] = False,
     int8: Annotated[bool, typer.Option(
         "--int8", help="With --onnx: also a dynamically quantised model.int8.onnx.")] = False,
+    max_params: Annotated[int | None, typer.Option(
+        help="Ceiling on the encoder's parameters, checked before it is built [1e9].")] = None,
 ) -> None:
     """Write a run's newest checkpoint as config.json + model.safetensors + README.md."""
     from criss_cross.hub import export_run
@@ -35,10 +37,12 @@ def export(
             from criss_cross.onnx_export import add_onnx, hub_folder_from_source, require_onnx
 
             require_onnx()
-            out = hub_folder_from_source(str(run_dir), out_dir, name=name, overwrite=overwrite)
-            doc = add_onnx(out, int8=int8)
+            out = hub_folder_from_source(str(run_dir), out_dir, name=name, overwrite=overwrite,
+                                         max_params=max_params)
+            doc = add_onnx(out, int8=int8, max_params=max_params)
         else:
-            out = export_run(run_dir, out_dir, name=name, overwrite=overwrite)
+            out = export_run(run_dir, out_dir, name=name, overwrite=overwrite,
+                             max_params=max_params)
     except ImportError as err:  # the optional extra is missing
         fail(str(err))
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as err:
