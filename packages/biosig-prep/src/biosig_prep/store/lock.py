@@ -106,15 +106,7 @@ class WriterLock:
             self.raw.put(LOCK, self._mine())
             return (self._holder() or {}).get("token") == self.token
         (root / META).mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(root / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(self._mine())
-            f.flush()
-            os.fsync(f.fileno())
-        return True
+        return _create_exclusive(root / LOCK, self._mine())
 
     def acquire(self) -> None:
         for _ in range(3):
@@ -200,15 +192,21 @@ class FolderLock(WriterLock):
     def _create(self) -> bool:
         root = Path(self.url)
         root.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(root / self.lock_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(self._mine())
-            f.flush()
-            os.fsync(f.fileno())
-        return True
+        return _create_exclusive(root / self.lock_name, self._mine())
 
     def _created(self) -> None:
         pass
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` (synced) unless it exists: False when it does. The
+    exclusive create is what makes one writer win a race on a local file system."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
