@@ -95,23 +95,32 @@ def v5_declared_bytes(path: Path, limit: int) -> int:
         if len(head) < 128:
             raise ReadError(path, f"truncated MATLAB v5 file ({len(head)} bytes)")
         order = ">" if head[126:128] == b"MI" else "<"
-        while True:
-            tag = fh.read(8)
-            if len(tag) < 8:
-                break
-            mtype, nbytes = (int(v) for v in np.frombuffer(tag, f"{order}u4"))
-            if mtype >> 16:  # a small data element: 4 bytes of data inside the tag
-                continue
+        for mtype, nbytes in _v5_elements(fh, order):
             if mtype == _MI_COMPRESSED:
                 total += _count_compressed(fh, nbytes, order, limit - total, path)
-            else:
-                if mtype == _MI_MATRIX:
-                    total += 8 + nbytes
-                    if total > limit:
-                        raise ReadError(path, f"MATLAB v5 variables declare {_gb(total)}, more "
-                                              f"than the {_gb(limit)} this file may hold")
-                fh.seek(nbytes + (-nbytes % 8), os.SEEK_CUR)
+            elif mtype == _MI_MATRIX:
+                total += 8 + nbytes
+                if total > limit:
+                    raise ReadError(path, f"MATLAB v5 variables declare {_gb(total)}, more "
+                                          f"than the {_gb(limit)} this file may hold")
     return total
+
+
+def _v5_elements(fh, order: str):
+    """The top-level data elements of an open MATLAB v5 file past its 128-byte header, as
+    ``(type, nbytes)`` with ``fh`` at the element's data; whatever the caller reads of it, the
+    next element is read from the right place (compressed elements are not padded, others to
+    8 bytes). Small data elements (data inside the tag) are passed over."""
+    while True:
+        tag = fh.read(8)
+        if len(tag) < 8:
+            return
+        mtype, nbytes = (int(v) for v in np.frombuffer(tag, f"{order}u4"))
+        if mtype >> 16:
+            continue
+        start = fh.tell()
+        yield mtype, nbytes
+        fh.seek(start + nbytes + (0 if mtype == _MI_COMPRESSED else -nbytes % 8))
 
 
 def _matrix_name(buf: bytes, order: str) -> str | None:
@@ -142,14 +151,7 @@ def v5_variable_names(path: Path) -> list[str]:
         if len(head) < 128 or mat_version(head) != "v5":
             raise ReadError(path, "not a MATLAB v5 file")
         order = ">" if head[126:128] == b"MI" else "<"
-        while True:
-            tag = fh.read(8)
-            if len(tag) < 8:
-                break
-            mtype, nbytes = (int(v) for v in np.frombuffer(tag, f"{order}u4"))
-            if mtype >> 16:
-                continue
-            start = fh.tell()
+        for mtype, nbytes in _v5_elements(fh, order):
             first = fh.read(min(nbytes, 1 << 16))
             if mtype == _MI_COMPRESSED:
                 try:
@@ -161,7 +163,6 @@ def v5_variable_names(path: Path) -> list[str]:
                 if name is None:
                     raise ReadError(path, "damaged MATLAB variable header")
                 names.append(name)
-            fh.seek(start + nbytes + (-nbytes % 8 if mtype != _MI_COMPRESSED else 0))
     return names
 
 
