@@ -96,19 +96,30 @@ def test_an_oversize_hub_config_is_refused_by_every_route_in_milliseconds(hub):
         assert "\n" not in str(info.value), name
 
 
+def _peak_rss_kb_of_loading(folder: Path) -> tuple[str, int]:
+    """Load ``folder`` in a fresh interpreter; its stdout and its peak RSS in kB."""
+    code = ("import resource, criss_cross, sys\n"
+            "try:\n    criss_cross.from_pretrained(sys.argv[1])\n    print('loaded')\n"
+            "except ValueError as e:\n    print('refused', e)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout, int(out.stdout.split()[-1])
+
+
 @pytest.mark.slow
 def test_an_oversize_hub_folder_costs_the_memory_of_a_normal_load(hub, tmp_path):
-    """Peak RSS of a refused 100000-layer folder, in a fresh interpreter: under 1 GB (it was
-    22.7 GB before)."""
+    """Peak RSS of a refused 100000-layer folder, in a fresh interpreter, against a normal load of
+    the same folder measured in the same run: within 100 MB of it (it was 22.7 GB before). The
+    baseline is measured, not fixed: importing torch alone costs 0.3 GB with a CPU wheel and about
+    1 GB with a CUDA one."""
+    normal_out, normal_kb = _peak_rss_kb_of_loading(hub)
+    assert "loaded" in normal_out
     _edit_config(hub, n_layers=100000)
-    code = ("import resource, criss_cross, sys\n"
-            "try:\n    criss_cross.from_pretrained(sys.argv[1])\nexcept ValueError as e:\n"
-            "    print('refused', e)\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(hub)], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert "refused" in out.stdout and "above the ceiling" in out.stdout, out.stderr
-    assert int(out.stdout.split()[-1]) < 1_000_000  # kB
+    refused_out, refused_kb = _peak_rss_kb_of_loading(hub)
+    assert "refused" in refused_out and "above the ceiling" in refused_out
+    assert refused_kb < normal_kb + 100_000, (refused_kb, normal_kb)
 
 
 def _lie_about_shapes(path: Path, shift: int = 0) -> None:
