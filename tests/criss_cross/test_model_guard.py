@@ -336,6 +336,31 @@ def test_fusion_train_refuses_a_second_writer(tmp_path):
     assert "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("command", ["probe", "bench"])
+def test_probe_and_bench_refuse_a_second_writer_before_reading_anything(command, tmp_path):
+    """The run folder is locked before the store is opened: the store here does not exist, so
+    any message but the lock's would mean the run started."""
+    out = tmp_path / "run"
+    out.mkdir()
+    extra = ["af-rhythm"] if command == "bench" else []
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "writer.lock").write_text(_lock_of(holder.pid))
+        res = CliRunner().invoke(app, [command, *extra, "--store", str(tmp_path / "none.zarr"),
+                                       "--out", str(out)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert res.exit_code == 1, res.output
+    assert f"being written by another {command} run (pid {holder.pid}" in res.output
+    assert "Traceback" not in res.output and sorted(p.name for p in out.iterdir()) == ["writer.lock"]
+    # the holder is dead now: its lock is stale and taken over; the run then fails on the store
+    res = CliRunner().invoke(app, [command, *extra, "--store", str(tmp_path / "none.zarr"),
+                                   "--out", str(out)])
+    assert res.exit_code == 1 and "none.zarr" in res.output and "being written" not in res.output
+    assert not (out / "writer.lock").exists()
+
+
 # --- item 9: messages of probe and embed ------------------------------------------------------
 
 

@@ -129,13 +129,23 @@ def _groups(split_by: str, rec: dict, metas: list[dict]) -> np.ndarray:
 
 def run_bench(config: BenchConfig, out: str | Path) -> dict[str, Any]:
     """Run the bench described by ``config``, write its report into ``out``, return the
-    metrics document (also ``out/metrics.json``). Raises :class:`BenchRefused` from a guard."""
+    metrics document (also ``out/metrics.json``). Raises :class:`BenchRefused` from a guard.
+
+    One run at a time per ``out`` (``out/writer.lock``, :func:`criss_cross.run_lock.one_writer`):
+    a second one into the same folder is refused with a ``ValueError`` naming the holder.
+    """
+    from criss_cross.run_lock import one_writer
+
+    with one_writer(out, "bench run"):
+        return _run_bench(config, Path(out))
+
+
+def _run_bench(config: BenchConfig, out: Path) -> dict[str, Any]:
     from biosig_prep import open_store
     from criss_cross.bench import guards
     from criss_cross.bench.report import write_report
     from criss_cross.bench.splits import group_split, ptbxl_split, split_manifest
 
-    out = Path(out)
     t0 = time.perf_counter()
     store = open_store(config.store)
     stream = store.stream(_pick_stream(store, config.stream))

@@ -34,6 +34,7 @@ from criss_cross.pretrain.distributed import Dist, close_distributed, init_distr
 from criss_cross.pretrain.metrics import MetricsLog, plot_loss_curve, truncate_metrics
 from criss_cross.pretrain.schedule import SALT_DROPOUT, derive_seed, get_lr
 from criss_cross.pretrain.step import Batch, draw_masks, train_step
+from criss_cross.run_lock import one_writer
 from criss_cross.runtime import resolve_device, torch_threads
 
 __all__ = ["RunSummary", "parameter_digest", "pretrain"]
@@ -104,25 +105,12 @@ def pretrain(
 
 @contextlib.contextmanager
 def _one_writer(out: Path, main: bool, report: Report | None) -> Iterator[None]:
-    """Rank 0 holds ``out/writer.lock`` for the run (biosig-prep's writer-lock design): a
-    second run into the same folder is refused naming the holder's pid and host; the lock of a
-    killed run (dead pid, this host) is taken over with a note."""
+    """Rank 0 holds ``out/writer.lock`` for the run (:func:`criss_cross.run_lock.one_writer`)."""
     if not main:
         yield
         return
-    from biosig_prep.store.lock import FolderLock, LockedError
-
-    lock = FolderLock(out, what="pretraining run")
-    try:
-        lock.acquire()
-    except LockedError as err:
-        raise ValueError(str(err)) from None
-    if lock.note:
-        (report or _stderr)(lock.note)
-    try:
+    with one_writer(out, "pretraining run", report):
         yield
-    finally:
-        lock.release()
 
 
 def _zero_head(model: torch.nn.Module) -> None:

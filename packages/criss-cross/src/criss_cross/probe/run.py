@@ -112,11 +112,21 @@ def _record_level(emb: np.ndarray, rows: np.ndarray, n_records: int) -> tuple[np
 
 def run_probe(config: ProbeConfig, out: str | Path) -> dict[str, Any]:
     """Run the probe described by ``config`` and write its report into ``out``; returns the
-    metrics document (also ``out/metrics.json``)."""
+    metrics document (also ``out/metrics.json``).
+
+    One run at a time per ``out`` (``out/writer.lock``, :func:`criss_cross.run_lock.one_writer`):
+    a second one into the same folder is refused with a ``ValueError`` naming the holder.
+    """
+    from criss_cross.run_lock import one_writer
+
+    with one_writer(out, "probe run"):
+        return _run_probe(config, Path(out))
+
+
+def _run_probe(config: ProbeConfig, out: Path) -> dict[str, Any]:
     from biosig_prep import open_store
     from criss_cross.runtime import resolve_device
 
-    out = Path(out)
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     store = open_store(config.store)
