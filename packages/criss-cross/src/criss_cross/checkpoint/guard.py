@@ -43,6 +43,7 @@ from criss_cross.checkpoint.size import (
 )
 from criss_cross.checkpoint.strict import (
     count_layers,
+    fit_problems,
     format_keys,
     load_state_dict_strict,
     natural_key,
@@ -96,21 +97,10 @@ def check_weights_fit(config: EncoderConfig, tensors: Mapping[str, tuple[str, tu
     exactly the tensors ``config`` implies: missing, unexpected, misshapen or non-floating
     tensors are named in one line. Call :func:`check_model_size` first."""
     want = expected_shapes(config)
-    missing = sorted((k for k in want if k not in tensors), key=natural_key)
-    unexpected = sorted((k for k in tensors if k not in want), key=natural_key)
-    misshapen = [f"{k} (checkpoint {tuple(tensors[k][1])}, model {want[k]})"
-                 for k in sorted(want, key=natural_key)
-                 if k in tensors and tuple(tensors[k][1]) != want[k]]
     dtypes = [f"{k} ({tensors[k][0]})" for k in sorted(tensors, key=natural_key)
               if k in want and str(tensors[k][0]).upper().replace("TORCH.", "")
               not in _FLOAT_DTYPES | {"FLOAT16", "BFLOAT16", "FLOAT32", "FLOAT64"}]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {format_keys(missing, 8)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {format_keys(unexpected, 8)}")
-    if misshapen:
-        problems.append(f"shape mismatches ({len(misshapen)}): {format_keys(misshapen, 8)}")
+    problems = fit_problems(want, {k: tuple(shape) for k, (_, shape) in tensors.items()}, 8)
     if dtypes:
         problems.append(f"not floating point ({len(dtypes)}): {format_keys(dtypes, 8)}")
     n_weights = count_layers(tensors)

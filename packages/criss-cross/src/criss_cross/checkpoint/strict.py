@@ -17,7 +17,7 @@ from torch import Tensor
 
 from criss_cross.checkpoint.safetensors_file import CheckpointError
 
-__all__ = ["count_layers", "format_keys", "load_state_dict_strict", "natural_key"]
+__all__ = ["count_layers", "fit_problems", "format_keys", "load_state_dict_strict", "natural_key"]
 
 
 def natural_key(key: str) -> list:
@@ -37,6 +37,26 @@ def format_keys(keys: list[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def fit_problems(model: Mapping[str, tuple[int, ...]], checkpoint: Mapping[str, tuple[int, ...]],
+                 limit: int = 20) -> list[str]:
+    """What keeps ``checkpoint`` (name -> shape) from being exactly ``model``'s tensors (name ->
+    shape): the missing keys, the unexpected keys and the shape mismatches, each as one phrase
+    naming up to ``limit`` keys in natural order (empty when they fit)."""
+    missing = sorted((k for k in model if k not in checkpoint), key=natural_key)
+    unexpected = sorted((k for k in checkpoint if k not in model), key=natural_key)
+    mismatched = [f"{k} (checkpoint {tuple(checkpoint[k])}, model {tuple(model[k])})"
+                  for k in sorted(model, key=natural_key)
+                  if k in checkpoint and tuple(checkpoint[k]) != tuple(model[k])]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {format_keys(missing, limit)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {format_keys(unexpected, limit)}")
+    if mismatched:
+        problems.append(f"shape mismatches ({len(mismatched)}): {format_keys(mismatched, limit)}")
+    return problems
+
+
 def load_state_dict_strict(model: torch.nn.Module, state_dict: Mapping[str, Tensor]) -> None:
     """``model.load_state_dict(state_dict, strict=True)`` with an error that names the keys.
 
@@ -46,20 +66,8 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: Mapping[str, Tens
         Listing the missing keys, the unexpected keys and the shape mismatches by name.
     """
     own = model.state_dict()
-    missing = sorted((k for k in own if k not in state_dict), key=natural_key)
-    unexpected = sorted((k for k in state_dict if k not in own), key=natural_key)
-    mismatched = sorted(
-        f"{k} (checkpoint {tuple(state_dict[k].shape)}, model {tuple(own[k].shape)})"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {format_keys(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {format_keys(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {format_keys(mismatched)}")
+    problems = fit_problems({k: tuple(v.shape) for k, v in own.items()},
+                            {k: tuple(v.shape) for k, v in state_dict.items()})
     n_ckpt, n_model = count_layers(state_dict), count_layers(own)
     if n_ckpt != n_model:
         problems.append(f"the checkpoint has {n_ckpt} layers, the model {n_model} (n_layers)")
