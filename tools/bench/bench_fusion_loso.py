@@ -3,6 +3,7 @@
 
 Usage: python tools/bench/bench_fusion_loso.py STORE OUT_DIR [--protocols loso,5] [--epochs 10]
        [--pool flatten] [--timing-store PATH]
+       python tools/bench/bench_fusion_loso.py --partial RUN_DIR [RUN_DIR ...]
 
 STORE: a DREAMER store (``biosig-prep convert ... --format dreamer``; e.g. the demo-size one,
 23 subjects x 18 clips of 20 s, or the full size, ``write_dreamer_mat(clip_seconds=None)``).
@@ -11,6 +12,12 @@ encoders (frozen, cached embeddings computed once per run and shared by every fo
 one seed; wall and CPU seconds, the embedding seconds and the per-row job seconds are printed
 and written to OUT_DIR/bench_fusion_loso.json. With ``--timing-store`` (a file written with
 ``effects={"dominance_rule": "heartbeat"}``), the dominance AUC of every row there too.
+
+``--partial RUN_DIR``: the figures of a run that was stopped before its end (a full-size LOSO
+run takes longer than a session here): per fold, the job seconds of each row and the wall time
+from the end of the embedding (the newer of the two cache files) to the fold's last file; every
+LOSO fold trains on the same number of windows (each DREAMER subject has the same clips), so
+whole folds finished give a projection of the whole run, printed as such.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -46,7 +54,42 @@ def run(store: Path, out: Path, folds: str, args) -> dict:
             "job_s": {k: round(v, 1) for k, v in jobs.items()}, "auc": auc, "n_windows": r.metrics["n_windows"]}
 
 
+def partial(run: Path) -> dict:
+    """Figures of a stopped run (see the module docstring)."""
+    cfg = {}
+    for line in (run / "config.yaml").read_text().splitlines():
+        key, _, value = line.partition(":")
+        cfg[key.strip()] = value.strip()
+    rows = json.loads((run / "run.json").read_text())
+    start = max(f.stat().st_mtime for f in (run / "cache").glob("*.json"))
+    per_fold: dict[int, dict[str, float]] = defaultdict(dict)
+    ends: dict[int, float] = defaultdict(float)
+    for f in (run / "folds").rglob("*.json"):
+        d = json.loads(f.read_text())
+        per_fold[d["fold"]][d["row"]] = float(d["seconds"])
+        ends[d["fold"]] = max(ends[d["fold"]], f.stat().st_mtime)
+    n_rows = max((len(v) for v in per_fold.values()), default=0)
+    whole = sorted(k for k, v in per_fold.items() if len(v) == n_rows)
+    n_subjects = rows["data"]["n_subjects"]
+    n_folds = n_subjects if cfg.get("folds") == "loso" else int(cfg.get("folds", 5))
+    last = max((ends[k] for k in whole), default=start)
+    wall = last - start
+    out = {
+        "folds": cfg.get("folds"), "n_windows": rows["data"]["n_windows"], "whole_folds": len(whole),
+        "of": n_folds, "rows": n_rows,
+        "job_s_per_fold": {k: {r: round(s, 1) for r, s in sorted(per_fold[k].items())} for k in whole},
+        "heads_wall_s": round(wall, 1),
+        "projected_heads_wall_s": round(wall / max(len(whole), 1) * n_folds, 1),
+        "embed_s": {m: json.loads((run / "cache" / f"{m}.json").read_text())["seconds"] for m in ("eeg", "ecg")},
+    }
+    return out
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--partial":
+        for folder in sys.argv[2:]:
+            print(json.dumps(partial(Path(folder)), indent=1))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("store", type=Path)
     ap.add_argument("out", type=Path)
