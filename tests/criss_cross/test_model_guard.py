@@ -359,6 +359,12 @@ def test_probe_and_bench_refuse_a_second_writer_before_reading_anything(command,
                                    "--out", str(out)])
     assert res.exit_code == 1 and "none.zarr" in res.output and "being written" not in res.output
     assert not (out / "writer.lock").exists()
+    # a folder that cannot be made (its parent is a file): one line naming it, no traceback
+    (tmp_path / "afile").write_text("x")
+    res = CliRunner().invoke(app, [command, *extra, "--store", str(tmp_path / "none.zarr"),
+                                   "--out", str(tmp_path / "afile" / "run")])
+    assert res.exit_code == 1 and "afile/run: cannot take the" in res.output, res.output
+    assert "Traceback" not in res.output
 
 
 # --- item 9: messages of probe and embed ------------------------------------------------------

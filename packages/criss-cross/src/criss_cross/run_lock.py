@@ -34,6 +34,9 @@ def one_writer(out: str | Path, what: str,
         lock.acquire()
     except LockedError as err:
         raise ValueError(str(err)) from None
+    except OSError as err:  # a parent that is a file, a read-only or full disk
+        raise ValueError(f"{out}: cannot take the {what}'s writer.lock there "
+                         f"({err.strerror or err})") from None
     if lock.note:
         (report or _stderr)(lock.note)
     try:
