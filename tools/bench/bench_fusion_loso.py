@@ -56,11 +56,8 @@ def run(store: Path, out: Path, folds: str, args) -> dict:
 
 def partial(run: Path) -> dict:
     """Figures of a stopped run (see the module docstring)."""
-    cfg = {}
-    for line in (run / "config.yaml").read_text().splitlines():
-        key, _, value = line.partition(":")
-        cfg[key.strip()] = value.strip()
-    rows = json.loads((run / "run.json").read_text())
+    run_doc = json.loads((run / "run.json").read_text())
+    folds = run_doc["key"]["config"]["folds"]
     start = max(f.stat().st_mtime for f in (run / "cache").glob("*.json"))
     per_fold: dict[int, dict[str, float]] = defaultdict(dict)
     ends: dict[int, float] = defaultdict(float)
@@ -70,12 +67,11 @@ def partial(run: Path) -> dict:
         ends[d["fold"]] = max(ends[d["fold"]], f.stat().st_mtime)
     n_rows = max((len(v) for v in per_fold.values()), default=0)
     whole = sorted(k for k, v in per_fold.items() if len(v) == n_rows)
-    n_subjects = rows["data"]["n_subjects"]
-    n_folds = n_subjects if cfg.get("folds") == "loso" else int(cfg.get("folds", 5))
+    n_folds = run_doc["data"]["n_subjects"] if folds == "loso" else int(folds)
     last = max((ends[k] for k in whole), default=start)
     wall = last - start
     out = {
-        "folds": cfg.get("folds"), "n_windows": rows["data"]["n_windows"], "whole_folds": len(whole),
+        "folds": folds, "n_windows": run_doc["data"]["n_windows"], "whole_folds": len(whole),
         "of": n_folds, "rows": n_rows,
         "job_s_per_fold": {k: {r: round(s, 1) for r, s in sorted(per_fold[k].items())} for k in whole},
         "heads_wall_s": round(wall, 1),
